@@ -1,0 +1,171 @@
+"""asv benchmarks for stac-manager, with the shims that bridge its API history.
+
+Every benchmark reaches stac-manager through the helpers here.  A commit that
+lacks what a benchmark needs makes ``setup`` raise ``NotImplementedError``, which
+asv records as n/a; it never errors.
+
+Run-time knobs (environment variables, read at import):
+
+``STAC_BENCH_SCALE``
+    ``default`` (1,000 items), ``prd`` (10,000 items, the Phase 1 PRD tables),
+    ``tiny`` (60 items, the test-suite) or a whole number.  The scale is the
+    ``n_items`` parameter of every benchmark, so series of different scales
+    never mix.
+``STAC_BENCH_CONCURRENCY``
+    Comma-separated worker counts, default ``1,5,10,20,50``.
+"""
+
+import asyncio
+import dataclasses
+import importlib
+import inspect
+import logging
+import os
+
+SCALES = {"tiny": 60, "default": 1000, "prd": 10000}
+
+
+def _scale():
+    raw = os.environ.get("STAC_BENCH_SCALE", "default").strip()
+    if raw in SCALES:
+        return SCALES[raw]
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    raise ValueError(f"STAC_BENCH_SCALE={raw!r}: expected one of {sorted(SCALES)} or a positive integer")
+
+
+def _concurrency():
+    raw = os.environ.get("STAC_BENCH_CONCURRENCY", "1,5,10,20,50")
+    levels = sorted({int(x) for x in raw.split(",") if x.strip()})
+    if not levels or levels[0] < 1:
+        raise ValueError(f"STAC_BENCH_CONCURRENCY={raw!r}: expected positive integers")
+    return levels
+
+
+#: The ``n_items`` parameter (one value per run).
+N_ITEMS = [_scale()]
+#: The ``concurrency`` parameter.
+CONCURRENCY = _concurrency()
+
+
+def import_subject(name):
+    """Import ``name`` from stac-manager, or skip (n/a) if this commit lacks it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise NotImplementedError(f"this stac-manager commit has no {name}: {exc}") from exc
+
+
+def _first_module(*names):
+    errors = []
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+    raise NotImplementedError("this stac-manager commit has none of " + "; ".join(errors))
+
+
+def workflow_context_class():
+    """``WorkflowContext``: ``stac_manager.context`` until 06eac49, then ``stac_manager.core.context``."""
+    return _first_module("stac_manager.core.context", "stac_manager.context").WorkflowContext
+
+
+def failure_collector():
+    """A fresh ``FailureCollector`` from wherever this commit keeps it, or None."""
+    try:
+        mod = _first_module("stac_manager.core.failures", "stac_manager.failures")
+    except NotImplementedError:
+        return None
+    return mod.FailureCollector()
+
+
+def checkpoint_manager(root, workflow_id="bench", collection_id="bench-collection"):
+    """A ``CheckpointManager`` rooted in ``root`` (its constructor changed at 5e36482)."""
+    cls = _first_module("stac_manager.core.checkpoints").CheckpointManager
+    accepted = inspect.signature(cls).parameters
+    if "checkpoint_root" in accepted:  # 5e36482 and later
+        return cls(workflow_id=workflow_id, collection_id=collection_id, checkpoint_root=root)
+    if "directory" in accepted:  # e777dad .. 5e36482
+        return cls(directory=root, workflow_id=workflow_id)
+    raise NotImplementedError(f"unknown CheckpointManager signature {list(accepted)}")
+
+
+def make_context(checkpoints=None, data=None, workflow_id="bench"):
+    """Build a ``WorkflowContext`` field by field (there is no ``create()`` in any commit)."""
+    cls = workflow_context_class()
+    values = {
+        "workflow_id": workflow_id,
+        "config": {},
+        "logger": logging.getLogger("stac_manager_benchmarks"),
+        "failure_collector": failure_collector(),
+        "checkpoints": checkpoints,
+        "data": dict(data or {}),
+    }
+    if not dataclasses.is_dataclass(cls):
+        raise NotImplementedError(f"WorkflowContext is not a dataclass here: {cls!r}")
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    unknown = [f.name for f in fields if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if unknown:
+        raise NotImplementedError(f"WorkflowContext needs unknown fields {unknown}")
+    return cls(**{f.name: values[f.name] for f in fields if f.name in values})
+
+
+def config_fields(config_cls):
+    """The field names a pydantic config class declares (v2 or v1)."""
+    fields = getattr(config_cls, "model_fields", None) or getattr(config_cls, "__fields__", {})
+    return set(fields)
+
+
+def ingest_module():
+    """``IngestModule`` with the ``mode``/``source`` + ``fetch(context)`` API (fb2117d and later)."""
+    mod = import_subject("stac_manager.modules.ingest")
+    cls = getattr(mod, "IngestModule", None)
+    config_cls = getattr(mod, "IngestConfig", None)
+    if config_cls is None:
+        config_cls = getattr(import_subject("stac_manager.modules.config"), "IngestConfig", None)
+    if cls is None or config_cls is None or not {"mode", "source"} <= config_fields(config_cls):
+        raise NotImplementedError("IngestModule predates the mode/source API (fb2117d)")
+    return cls, config_fields(config_cls)
+
+
+def ingest_config(base, strategy, concurrency):
+    """``base`` plus the Phase 2 ``concurrency``/``worker_strategy`` keys this commit accepts.
+
+    stac-manager's pydantic configs silently ignore unknown keys, so support is
+    read off the declared fields, never inferred from a call that did not fail.
+    """
+    _, fields = ingest_module()
+    config = dict(base)
+    worker = "queue" if strategy == "module_queue" else "semaphore"
+    if "concurrency" in fields:
+        config["concurrency"] = concurrency
+    elif concurrency != 1:
+        raise NotImplementedError("this commit's ingest config has no `concurrency` (Phase 2)")
+    if "worker_strategy" in fields:
+        config["worker_strategy"] = worker
+    elif strategy == "module_queue":
+        raise NotImplementedError("this commit's ingest config has no `worker_strategy` (Phase 2)")
+    return config
+
+
+def ingest_items(config, context=None):
+    """Run ``IngestModule(config).fetch(context)`` to the end; return the items (a list)."""
+    cls, _ = ingest_module()
+    context = make_context() if context is None else context
+
+    async def collect():
+        return [item async for item in cls(config).fetch(context)]
+
+    return asyncio.run(collect())
+
+
+def probe_ingest(config, what):
+    """Skip (n/a) unless this commit's ingest accepts ``config`` without raising."""
+    try:
+        ingest_items(config)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # the commit cannot read this source at all
+        raise NotImplementedError(f"this commit cannot ingest {what}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,246 @@
+"""The strategy layer shared by every suite: concurrency designs, checks, memory.
+
+A *strategy* maps a top-level function over work units:
+
+``loop``        a plain for-loop (concurrency 1 only)
+``semaphore``   asyncio tasks for every unit, at most N in flight (asyncio.Semaphore)
+``queue``       an asyncio.Queue drained by N worker tasks
+``threads``     a ThreadPoolExecutor with N threads
+``processes``   a ProcessPoolExecutor with N spawned processes
+
+The asyncio designs run synchronous work with ``run_in_executor`` on a pool of
+exactly N threads (``asyncio.to_thread`` would cap them at the default
+executor's ``min(32, cpus + 4)``).  Pools start in ``Runner()`` (the benchmark's
+``setup``) and stop in ``close()`` (its ``teardown``).
+"""
+
+import asyncio
+import concurrent.futures as cf
+import multiprocessing
+import os
+import threading
+import time
+
+import psutil
+
+from . import datagen
+
+STRATEGIES = ("loop", "semaphore", "queue", "threads", "processes")
+#: Process pools larger than this make no sense on the machine's cores: n/a.
+MAX_PROCESSES = max(5, os.cpu_count() or 1)
+
+
+def _noop(_):
+    return os.getpid()
+
+
+class Runner:
+    """Maps ``fn`` over units with one strategy at one concurrency level."""
+
+    def __init__(self, strategy, concurrency):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        if strategy == "loop" and concurrency != 1:
+            raise NotImplementedError("the loop baseline is sequential")
+        if strategy == "processes" and concurrency > MAX_PROCESSES:
+            raise NotImplementedError(f"{concurrency} processes on {os.cpu_count()} cores")
+        self.strategy, self.concurrency = strategy, concurrency
+        self.pool = None
+        if strategy in ("threads", "semaphore", "queue"):
+            self.pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="bench")
+        elif strategy == "processes":
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx)
+            list(self.pool.map(_noop, range(concurrency)))  # start every worker now
+
+    def map(self, fn, units):
+        """``[fn(u) for u in units]``, in order, computed with this strategy."""
+        units = list(units)
+        if self.strategy == "loop":
+            return [fn(u) for u in units]
+        if self.strategy == "threads":
+            return list(self.pool.map(fn, units))
+        if self.strategy == "processes":
+            chunk = max(1, len(units) // (4 * self.concurrency))
+            return list(self.pool.map(fn, units, chunksize=chunk))
+        run = _semaphore if self.strategy == "semaphore" else _queue
+        return asyncio.run(run(self._in_pool(fn), units, self.concurrency))
+
+    def amap(self, afn, units):
+        """Like ``map`` for a coroutine function (network clients): loop/semaphore/queue."""
+        units = list(units)
+        if self.strategy in ("threads", "processes"):
+            raise NotImplementedError(f"{self.strategy} do not run coroutines")
+
+        async def sequential(afn, units, _):
+            return [await afn(u) for u in units]
+
+        run = {"loop": sequential, "semaphore": _semaphore, "queue": _queue}[self.strategy]
+        return asyncio.run(run(afn, units, self.concurrency))
+
+    def _in_pool(self, fn):
+        async def call(unit):
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, unit)
+        return call
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+async def _semaphore(afn, units, n):
+    sem = asyncio.Semaphore(n)
+
+    async def one(unit):
+        async with sem:
+            return await afn(unit)
+
+    return await asyncio.gather(*(one(u) for u in units))
+
+
+async def _queue(afn, units, n):
+    queue = asyncio.Queue()
+    for pair in enumerate(units):
+        queue.put_nowait(pair)
+    results = [None] * len(units)
+
+    async def worker():
+        while True:
+            try:
+                i, unit = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            results[i] = await afn(unit)
+
+    await asyncio.gather(*(worker() for _ in range(n)))
+    return results
+
+
+def flatten(batches):
+    return [item for batch in batches for item in batch]
+
+
+# --- checks ---------------------------------------------------------------------------
+
+REQUIRED = ("type", "stac_version", "id", "geometry", "bbox", "properties", "links", "assets")
+
+
+class ResultMismatch(AssertionError):
+    """A strategy lost, duplicated or mangled items."""
+
+
+def _sample(n, k=16):
+    return sorted({0, n - 1, *range(0, n, max(1, n // k))}) if n else []
+
+
+def check_items(items, n_items, label="", exact=True):
+    """Fail unless ``items`` are exactly items 0..n-1 of the generated dataset (any order).
+
+    Every item must be a structurally valid STAC item; with ``exact``, a spread
+    sample must equal the generated item byte for byte (after JSON decoding).
+    """
+    where = f"{label}: " if label else ""
+    ids = [item.get("id") if isinstance(item, dict) else None for item in items]
+    expected = {datagen.item_id(i) for i in range(n_items)}
+    got = set(ids)
+    if len(ids) != n_items or got != expected:
+        lost = sorted(expected - got)
+        extra = sorted(x for x in got - expected if x is not None)
+        dups = len(ids) - len(got)
+        raise ResultMismatch(
+            f"{where}expected {n_items} items, got {len(ids)}: {len(lost)} lost {lost[:3]}, "
+            f"{len(extra)} unexpected {extra[:3]}, {dups} duplicated"
+        )
+    for item in items:
+        bad = [k for k in REQUIRED if k not in item]
+        geom = item.get("geometry")
+        if (bad or item.get("type") != "Feature" or not isinstance(geom, dict)
+                or "coordinates" not in geom or not isinstance(item["properties"], dict)
+                or "datetime" not in item["properties"] or not isinstance(item["assets"], dict)):
+            raise ResultMismatch(f"{where}item {item.get('id')} is not a valid STAC item "
+                                 f"(missing {bad or 'geometry/properties.datetime/assets'})")
+    if exact:
+        by_id = {item["id"]: item for item in items}
+        for i in _sample(n_items):
+            want = datagen.make_item(i)
+            if by_id[want["id"]] != want:
+                raise ResultMismatch(f"{where}item {want['id']} differs from the source")
+    return items
+
+
+# --- memory and throughput -----------------------------------------------------------
+
+def _rss_tree(proc):
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def peak_rss_increment_mb(fn, interval=0.005):
+    """Run ``fn`` once; return the peak RSS of this process plus its children above the start, MB."""
+    proc = psutil.Process()
+    base = peak = _rss_tree(proc)
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.wait(interval):
+            peak = max(peak, _rss_tree(proc))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        stop.set()
+        sampler.join()
+    return max(0.0, (max(peak, _rss_tree(proc)) - base) / 1e6)
+
+
+def items_per_second(fn, n_items):
+    start = time.perf_counter()
+    fn()
+    return n_items / (time.perf_counter() - start)
+
+
+class Scenario:
+    """Base of every scenario class: timing knobs and the four measurements.
+
+    Subclasses set ``self.run`` (one complete, checked run) and ``self.n`` in setup.
+    """
+
+    number = 1
+    repeat = (1, 3, 10.0)
+    rounds = 2
+    warmup_time = 0
+    timeout = 600
+
+    def teardown(self, *args):
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.close()
+
+    def time_run(self, *args):
+        """Wall time of one complete run (result checked)."""
+        self.run()
+
+    def peakmem_run(self, *args):
+        """Peak RSS of the benchmark process (imports and setup included)."""
+        self.run()
+
+    def track_throughput(self, *args):
+        """Items per second of one run."""
+        return items_per_second(self.run, self.n)
+
+    track_throughput.unit = "items/s"
+
+    def track_mem_mb(self, *args):
+        """Peak RSS increment of the process and its children during one run."""
+        return peak_rss_increment_mb(self.run)
+
+    track_mem_mb.unit = "MB"
