@@ -14,12 +14,15 @@ executor's ``min(32, cpus + 4)``).  Pools start in ``Runner()`` (the benchmark's
 ``setup``) and stop in ``close()`` (its ``teardown``).
 """
 
+import abc
 import asyncio
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -49,6 +52,11 @@ class Runner:
         if strategy in ("threads", "semaphore", "queue"):
             self.pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="bench")
         elif strategy == "processes":
+            # asv imports the suite from a path that is not on sys.path; spawned
+            # workers unpickle benchmarks.* functions, so they need its parent.
+            parent = str(Path(__file__).resolve().parents[1])
+            if parent not in sys.path:
+                sys.path.append(parent)
             ctx = multiprocessing.get_context("spawn")
             self.pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx)
             list(self.pool.map(_noop, range(concurrency)))  # start every worker now
@@ -208,10 +216,11 @@ def items_per_second(fn, n_items):
     return n_items / (time.perf_counter() - start)
 
 
-class Scenario:
+class Scenario(abc.ABC):
     """Base of every scenario class: timing knobs and the four measurements.
 
-    Subclasses set ``self.run`` (one complete, checked run) and ``self.n`` in setup.
+    Subclasses set ``self.run`` (one complete, checked run) and ``self.n`` in
+    ``setup``.  Abstract, so that asv does not collect it as a benchmark.
     """
 
     number = 1
@@ -219,6 +228,10 @@ class Scenario:
     rounds = 2
     warmup_time = 0
     timeout = 600
+
+    @abc.abstractmethod
+    def setup(self, *args):
+        """Set ``self.run`` and ``self.n``; raise NotImplementedError for n/a."""
 
     def teardown(self, *args):
         runner = getattr(self, "runner", None)

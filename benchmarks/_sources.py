@@ -2,7 +2,7 @@
 
 Each source splits into units that any strategy can map over:
 ``directory`` / ``collection`` one unit per item file; ``ndjson`` a byte range
-of whole lines per ``datagen.PARQUET_ROW_GROUP`` items; ``parquet`` one row
+of whole lines per ``datagen.unit_size(n)`` items; ``parquet`` one row
 group; ``feature_collection`` one unit (one JSON document cannot be split).
 """
 
@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 from . import datagen
 
 
-def units(source, path):
+def units(source, path, n_items):
     path = Path(path)
     if source in ("directory", "collection"):
         files = path / "items" if source == "collection" else path
         return [("file", str(p)) for p in sorted(files.glob("*.json"))]
     if source == "ndjson":
-        return [("lines", str(path), start, end) for start, end in _line_ranges(path)]
+        return [("lines", str(path), a, b) for a, b in _line_ranges(path, datagen.unit_size(n_items))]
     if source == "parquet":
         return [("row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
     if source == "feature_collection":
@@ -29,14 +29,14 @@ def units(source, path):
     raise ValueError(f"unknown source {source!r}")
 
 
-def ceiling_units(source, path):
+def ceiling_units(source, path, n_items):
     """Units for the ceilings: a Parquet file is decoded whole, by pyarrow's threaded reader."""
     if source == "parquet":
         return [("parquet_file", str(path))]
-    return units(source, path)
+    return units(source, path, n_items)
 
 
-def _line_ranges(path, lines_per_unit=datagen.PARQUET_ROW_GROUP):
+def _line_ranges(path, lines_per_unit):
     ranges, start, pos, count = [], 0, 0, 0
     with open(path, "rb") as fh:
         for line in fh:

@@ -31,7 +31,7 @@ class _FileIngest(Scenario):
         elif strategy.startswith("ceiling"):
             self.run = self._ceiling(path, strategy, concurrency, label)
         else:
-            units = _sources.units(self.source, path)
+            units = _sources.units(self.source, path, n_items)
             if len(units) == 1 and concurrency > 1:
                 raise NotImplementedError(f"one {self.source} document cannot be split")
             self.runner = Runner(strategy, concurrency)
@@ -52,7 +52,7 @@ class _FileIngest(Scenario):
     def _ceiling(self, path, strategy, concurrency, label):
         if concurrency != 1:
             raise NotImplementedError("ceilings are sequential")
-        units = _sources.ceiling_units(self.source, path)
+        units = _sources.ceiling_units(self.source, path, self.n)
         if strategy == "ceiling_parse":
             return lambda: check_items(flatten(map(_sources.load_orjson, units)), self.n, label)
         size = sum(map(_sources.read_bytes, units))

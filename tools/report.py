@@ -176,7 +176,6 @@ class Row:
     params: list  # list of lists of repr strings
     values: list  # one entry per combination (float, NaN or None)
     version: str | None
-    stats_ci: list | None = None
 
     def combos(self):
         return list(itertools.product(*self.params))
@@ -224,6 +223,8 @@ def parse_result_file(path: str) -> ResultFile:
         raise ReportError(f"corrupt results file {path}: missing key {exc}") from None
     if not isinstance(columns, list) or not isinstance(results, dict) or not isinstance(commit_hash, str):
         raise ReportError(f"corrupt results file {path}: unexpected structure")
+    if d.get("date") is not None and not _is_num(d.get("date")):
+        raise ReportError(f"corrupt results file {path}: bad date {d.get('date')!r}")
     if "result" not in columns:
         raise ReportError(f"corrupt results file {path}: no 'result' column")
     if machine is None:
@@ -251,10 +252,9 @@ def parse_result_file(path: str) -> ResultFile:
                 f"corrupt results file {path}: {name!r} has {len(result) if isinstance(result, list) else 'no'}"
                 f" results for {n_comb} parameter combinations"
             )
-        ci = None
-        if cols.get("stats_ci_99_a") is not None and cols.get("stats_ci_99_b") is not None:
-            ci = list(zip(cols["stats_ci_99_a"], cols["stats_ci_99_b"]))
-        rows[name] = Row(name=name, params=params, values=values, version=cols.get("version"), stats_ci=ci)
+        if any(v is not None and not isinstance(v, (int, float)) for v in values):
+            raise ReportError(f"corrupt results file {path}: non-numeric result for {name!r}")
+        rows[name] = Row(name=name, params=params, values=values, version=cols.get("version"))
     return ResultFile(
         path=path,
         machine=machine,
@@ -287,12 +287,16 @@ class ResultsDB:
         self.results_dir = results_dir
         if not os.path.isdir(results_dir):
             raise ReportError(f"no results directory {results_dir} (run `asv run` first, or pass --results/--config)")
+        dirs = [e for e in os.listdir(results_dir) if os.path.isdir(os.path.join(results_dir, e))]
+        # a machine = a subdirectory with machine.json or result files
         self.machines = sorted(
-            e for e in os.listdir(results_dir)
-            if os.path.isdir(os.path.join(results_dir, e))
-            and any(f.endswith(".json") for f in os.listdir(os.path.join(results_dir, e)))
+            e for e in dirs if any(f.endswith(".json") for f in os.listdir(os.path.join(results_dir, e)))
         )
-        if not self.machines:
+        self.machines_with_results = [
+            m for m in self.machines
+            if any(f.endswith(".json") and f != "machine.json" for f in os.listdir(os.path.join(results_dir, m)))
+        ]
+        if not self.machines_with_results:
             raise ReportError(f"no results in {results_dir}")
         self.benchmarks = load_benchmarks(results_dir, required=need_benchmarks)
         self._cache: dict = {}
@@ -300,11 +304,12 @@ class ResultsDB:
 
     def pick_machine(self, machine: str | None) -> str:
         if machine is None:
-            if len(self.machines) > 1:
+            if len(self.machines_with_results) > 1:
                 raise ReportError(
-                    f"results for several machines ({', '.join(self.machines)}): pick one with --machine"
+                    f"results for several machines ({', '.join(self.machines_with_results)}): "
+                    "pick one with --machine"
                 )
-            return self.machines[0]
+            return self.machines_with_results[0]
         if machine not in self.machines:
             raise ReportError(
                 f"no results for machine {machine!r} in {self.results_dir} "
@@ -346,7 +351,10 @@ class ResultsDB:
             for h8, msg in bad.items():
                 self.warnings.append(f"skipped {msg}")
         else:
-            full = resolve_commit(commit, {f.commit_hash for f in cands}, repo, bad)
+            if not good and not bad:
+                raise ReportError(f"no results for machine {machine!r}")
+            full = resolve_commit(commit, {f.commit_hash for f in cands}, repo, bad,
+                                  where=f" on machine {machine!r}" + (f", environment {env!r}" if env else ""))
             cands = [f for f in cands if f.commit_hash == full]
         if len(cands) > 1:
             raise ReportError(
@@ -367,7 +375,8 @@ def git_rev_parse(repo: str, name: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def resolve_commit(spec: str, hashes: set, repo: str | None, bad: dict | None = None) -> str:
+def resolve_commit(spec: str, hashes: set, repo: str | None, bad: dict | None = None,
+                   where: str = "") -> str:
     """Full hash or unique prefix of a commit with results; else a git name via `repo`."""
     spec_l = spec.lower()
     if re.fullmatch(r"[0-9a-f]{4,40}", spec_l):
@@ -385,7 +394,7 @@ def resolve_commit(spec: str, hashes: set, repo: str | None, bad: dict | None = 
     for h8, msg in (bad or {}).items():
         if h8.startswith(spec_l[:8]) or spec_l.startswith(h8):
             raise ReportError(msg)
-    raise ReportError(f"no results for commit {spec!r}")
+    raise ReportError(f"no results for commit {spec!r}{where}")
 
 
 # --------------------------------------------------------------------------------------
@@ -402,7 +411,7 @@ def param_value(r: str):
 
 def param_display(r: str) -> str:
     v = param_value(r)
-    return v if isinstance(v, str) else repr(v) if not isinstance(v, (int, float)) else str(v)
+    return v if isinstance(v, str) else str(r)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -454,10 +463,8 @@ def fmt_num(v: float) -> str:
     if a >= 1000:
         return f"{v:,.0f}"
     if a >= 100:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
+        return f"{v:.0f}"
+    return f"{v:#.3g}".rstrip(".")
 
 
 def fmt_value(v, unit: str | None = None) -> str:
@@ -467,9 +474,9 @@ def fmt_value(v, unit: str | None = None) -> str:
     if unit == "seconds":
         for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
             if abs(v) >= scale or suffix == "ns":
-                return f"{v / scale:.3g} {suffix}"
+                return f"{v / scale:#.3g}".rstrip(".") + f" {suffix}"
     if unit == "bytes":
-        return f"{v / 1e6:.3g} MB"
+        return f"{fmt_num(v / 1e6)} MB"
     return f"{fmt_num(v)} {unit}" if unit and unit != "unit" else fmt_num(v)
 
 
@@ -516,8 +523,8 @@ def current_rows(rf: ResultFile, benchmarks: dict) -> tuple[dict, list]:
 
 
 def _param_names(row: Row, benchmarks: dict) -> list:
-    names = list((benchmarks.get(row.name) or {}).get("param_names") or [])
-    if len(names) != len(row.params):
+    names = (benchmarks.get(row.name) or {}).get("param_names") or []
+    if not isinstance(names, list) or len(names) != len(row.params) or not all(isinstance(n, str) for n in names):
         names = [f"param{i + 1}" for i in range(len(row.params))]
     return names
 
@@ -580,6 +587,8 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
     for (kind, method) in sorted(metrics):
         by_kind.setdefault(kind, []).append(method)
     primary = {k: by_kind[k][0] for k in ("time", "throughput", "memory", "peakmem") if k in by_kind}
+    if "memory" in primary:
+        primary.pop("peakmem", None)  # track_mem wins; peakmem_ is kept as an extra (JSON only)
     extras = [(k, m) for k, ms in by_kind.items() for m in ms if primary.get(k) != m]
     # strategies in params order, concurrency ascending, ceilings last
     strat_order = []
@@ -628,7 +637,8 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
     def has_number(r):
         return r["time"].ok or r["throughput"].ok
 
-    conc1 = [r for r in rows if r["concurrency"] == 1 and not r["is_ceiling"]]
+    conc1 = [r for r in rows if r["concurrency"] == 1 and not r["is_ceiling"]
+             and r["time"].status != "failed" and r["throughput"].status != "failed"]
     baseline = None
     for name in BASELINE_STRATEGIES:
         baseline = next((r for r in conc1 if r["strategy"] == name and has_number(r)), None)
@@ -638,9 +648,11 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
         baseline = next((r for r in conc1 if has_number(r)), None)
 
     for r in rows:
+        # a row with any failed measurement is failed: no speedup, never "best"
+        r["failed"] = r["time"].status == "failed" or r["throughput"].status == "failed"
         r["is_baseline"] = r is baseline
         r["speedup"] = None
-        if baseline is None:
+        if baseline is None or r["failed"]:
             continue
         if r["time"].ok and baseline["time"].ok and r["time"].value > 0:
             r["speedup"] = baseline["time"].value / r["time"].value
@@ -658,7 +670,7 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
         ceiling = min(ceil_t, key=lambda r: r["time"].value)
     for r in rows:
         r["pct_of_ceiling"] = None
-        if ceiling is None or r["is_ceiling"]:
+        if ceiling is None or r["is_ceiling"] or r["failed"]:
             continue
         if ceil_tp and r["throughput"].ok and ceiling["throughput"].value > 0:
             r["pct_of_ceiling"] = 100.0 * r["throughput"].value / ceiling["throughput"].value
@@ -671,14 +683,16 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
     if cands:
         best = max(cands, key=lambda r: (r["speedup"], -_sort_key_value(r["concurrency"])[1]))
     else:
-        tp_c = [r for r in rows if not r["is_ceiling"] and r["throughput"].ok]
+        tp_c = [r for r in rows if not r["is_ceiling"] and not r["failed"] and r["throughput"].ok]
         if tp_c:
             best = max(tp_c, key=lambda r: r["throughput"].value)
+    # a verdict needs something to compare: at least two rows with a speedup
+    comparable = best is not None and best["speedup"] is not None and len(cands) >= 2
     verdict = None
-    if best is not None and best["speedup"] is not None:
+    if comparable:
         verdict = next(label for lo, label in VERDICT_BANDS if best["speedup"] >= lo)
     recommended = None
-    if best is not None and best["speedup"] is not None:
+    if comparable:
         thr = best["speedup"] * (1 - DIMINISHING_RETURNS)
         good = [r for r in cands if r["speedup"] >= thr]
         min_c = min(good, key=lambda r: _sort_key_value(r["concurrency"]))["concurrency"]
@@ -712,6 +726,7 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
                 "speedup": _json_num(r["speedup"]) if r["speedup"] is not None else None,
                 "is_baseline": r["is_baseline"],
                 "is_ceiling": r["is_ceiling"],
+                "failed": r["failed"],
                 "pct_of_ceiling": _json_num(r["pct_of_ceiling"]) if r["pct_of_ceiling"] is not None else None,
                 "extras": r["extras"],
             }
@@ -754,15 +769,19 @@ def _fmt_cell_json(c: dict, fmt=fmt_num) -> str:
 
 
 def _row_status(r: dict) -> str:
-    for k in ("time_s", "throughput_items_s"):
-        if r[k]["status"] in ("failed", "n/a"):
-            return r[k]["status"]
-    return "—"
+    st = [r[k]["status"] for k in ("time_s", "throughput_items_s")]
+    if "failed" in st:
+        return "failed"
+    return "n/a" if "n/a" in st else "—"
+
+
+def _workers(n) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def render_scenario(s: dict, heading: str = "###") -> str:
     has_ceiling = any(r["is_ceiling"] for r in s["rows"])
-    extras = s["extra_benchmarks"]
+    extras = [m for m in s["extra_benchmarks"] if not m.startswith("peakmem_")]
     headers = ["Strategy", "Concurrency", "Time (s)", "Throughput (items/s)", "Memory (MB)", "Speedup"]
     if has_ceiling:
         headers.append("% of ceiling")
@@ -806,12 +825,12 @@ def render_scenario(s: dict, heading: str = "###") -> str:
     best = s["best"]
     if best is not None and best["speedup"] is not None:
         out.append(
-            f"**Best Performance**: {best['concurrency']} workers with {best['speedup']:.1f}x speedup "
+            f"**Best Performance**: {_workers(best['concurrency'])} with {best['speedup']:.1f}x speedup "
             f"(`{best['strategy']}`)"
         )
     elif best is not None:
         out.append(
-            f"**Best Performance**: {best['concurrency']} workers (`{best['strategy']}`); "
+            f"**Best Performance**: {_workers(best['concurrency'])} (`{best['strategy']}`); "
             "speedup n/a (no baseline row with a number)"
         )
     else:
@@ -832,7 +851,7 @@ def render_scenario(s: dict, heading: str = "###") -> str:
     if ceil is not None:
         what = (f"{fmt_num(ceil['throughput'])} items/s" if ceil["throughput"] is not None
                 else f"{fmt_num(ceil['time'])} s")
-        line = f"**Ceiling**: `{ceil['strategy']}` at {ceil['concurrency']} workers, {what}"
+        line = f"**Ceiling**: `{ceil['strategy']}` at {_workers(ceil['concurrency'])}, {what}"
         if s["best_pct_of_ceiling"] is not None:
             line += f"; the best strategy reaches {s['best_pct_of_ceiling']:.0f}% of it"
         out.append(line)
@@ -1085,9 +1104,10 @@ def build_history(db: ResultsDB, target: str, machine=None, env=None, branch=Non
     where = where or {}
     bench = db.benchmarks
     known = set(bench) | {n for f in files for n in f.rows}
+    shown = dict(where)
     if target in known:
         meta = bench.get(target) or {}
-        columns, rows = [], []
+        columns, rows = [], []  # columns: tuples of (param name, value)
         for f in files:
             row = f.rows.get(target)
             cells = {}
@@ -1095,19 +1115,26 @@ def build_history(db: ResultsDB, target: str, machine=None, env=None, branch=Non
                 pnames = _param_names(row, bench)
                 stale = row.version is not None and meta and row.version != meta.get("version")
                 for combo, v in zip(row.combos(), row.values):
-                    named = {k: param_display(p) for k, p in zip(pnames, combo)}
-                    if any(str(named.get(k)) != w for k, w in where.items()):
+                    named = tuple((k, param_display(p)) for k, p in zip(pnames, combo))
+                    if any(str(dict(named).get(k)) != w for k, w in where.items()):
                         continue
-                    label = ", ".join(f"{k}={v2}" for k, v2 in named.items()) or "value"
-                    if label not in columns:
-                        columns.append(label)
-                    cells[label] = "stale" if stale else (
-                        fmt_value(v, default_unit(target, bench)) if cell_status(v) == "ok" else cell_status(v))
+                    if named not in columns:
+                        columns.append(named)
+                    st = "stale" if stale else cell_status(v)
+                    cells[named] = {"value": _json_num(v) if st == "ok" else None, "status": st,
+                                    "text": fmt_value(v, default_unit(target, bench)) if st == "ok" else st}
             rows.append((f, cells))
         if not columns:
             raise ReportError(f"no results for {target!r} match the --where filter")
-        table = [[f"`{f.short}`", f.date_str] + [cells.get(c, "—") for c in columns] for f, cells in rows]
-        headers = ["Commit", "Date (UTC)"] + columns
+        # show in the headers only the parameters that vary between columns
+        fixed = {k: v for k, v in columns[0] if all(dict(c).get(k) == v for c in columns)}
+        shown.update(fixed)
+        heads = [", ".join(f"{k}={v}" for k, v in c if k not in fixed) or "value" for c in columns]
+        table = [[f"`{f.short}`", f.date_str] + [cells[c]["text"] if c in cells else "—" for c in columns]
+                 for f, cells in rows]
+        headers = ["Commit", "Date (UTC)"] + heads
+        label = lambda c: ", ".join(f"{k}={v}" for k, v in c) or "value"
+        rows = [(f, {label(c): x for c, x in cells.items()}) for f, cells in rows]
         data = [{"commit": f.commit_hash, "date": f.date, "values": cells} for f, cells in rows]
         kind = "benchmark"
     else:
@@ -1140,7 +1167,8 @@ def build_history(db: ResultsDB, target: str, machine=None, env=None, branch=Non
     md = "\n".join([
         f"## History of `{target}`" + (f" on `{branch}`" if branch else ""),
         "",
-        f"Machine `{machine}`, commits ordered by commit date.",
+        f"Machine `{machine}`, commits ordered by commit date."
+        + (" Parameters: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + "." if shown else ""),
         "",
         tabulate(table, headers=headers, tablefmt=TABLEFMT, disable_numparse=True),
     ]) + "\n"
@@ -1261,6 +1289,17 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("report.py: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # e.g. `report.py | head`: not an error worth a traceback
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # malformed data we did not anticipate: still one line
+        if os.environ.get("REPORT_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"report.py: error: unexpected input ({type(exc).__name__}: {msg}); "
+              "set REPORT_DEBUG=1 for a traceback", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -1,0 +1,137 @@
+"""End to end: real asv, git and virtualenvs over the stand-in's four commits.
+
+The stand-in's commits (tests/standin/README.md) decide what each benchmark must
+report: a number where the API exists, n/a (NaN) where it does not, never a failure.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, read_results
+
+pytestmark = pytest.mark.e2e
+
+
+def value(results, bench, *params):
+    """The result of ``bench`` for params given as Python values (asv stores reprs)."""
+    row = results[bench]
+    key = tuple(repr(p) for p in params)
+    assert key in row, f"{bench}{key} not in {list(row)[:5]}..."
+    return row[key]
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not math.isnan(v) and v > 0
+
+
+def is_na(v):
+    return isinstance(v, float) and math.isnan(v)
+
+
+@pytest.fixture(scope="module")
+def by_label(asv_run):
+    return {label: read_results(asv_run["results"], h) for label, h in asv_run["hashes"].items()}
+
+
+def test_asv_run_has_no_failed_benchmark(asv_run, by_label):
+    log = asv_run["log"].read_text()
+    assert asv_run["returncode"] == 0, log[-4000:]
+    failed = [(label, bench, params) for label, results in by_label.items()
+              for bench, rows in results.items() for params, v in rows.items() if v is None]
+    assert not failed, failed[:10]
+
+
+def test_every_commit_measured_every_suite(by_label):
+    for label, results in by_label.items():
+        suites = {name.split(".")[0] for name in results}
+        assert {"file_ingest", "api_ingest", "output", "pipeline"} <= suites, (label, suites)
+
+
+def test_harness_strategies_run_on_every_commit(by_label):
+    # The prototypes need nothing from stac-manager: numbers everywhere, n/a only where
+    # the design makes no sense (a sequential loop at 5 workers).
+    for results in by_label.values():
+        for strategy in ("loop", "threads", "semaphore", "queue", "processes", "ceiling_parse"):
+            assert is_number(value(results, "file_ingest.Directory.time_run", 60, strategy, 1)), strategy
+        for strategy in ("threads", "semaphore", "queue", "processes"):
+            assert is_number(value(results, "file_ingest.Directory.time_run", 60, strategy, 5)), strategy
+        assert is_na(value(results, "file_ingest.Directory.time_run", 60, "loop", 5))
+        assert is_number(value(results, "file_ingest.Directory.track_throughput", 60, "threads", 5))
+
+
+def test_module_follows_the_api_history(by_label):
+    bench = "file_ingest.{}.time_run"
+    c1, c2, c3, c4 = (by_label[k] for k in ("c1_no_ingest", "c2_old_context", "c3_current", "c4_phase2"))
+    # c1: no ingest module at all.
+    for cls in ("Directory", "FeatureCollection", "Parquet", "CollectionRoot"):
+        assert is_na(value(c1, bench.format(cls), 60, "module", 1)), cls
+    # c2: old context path; files only, no directories.
+    assert is_number(value(c2, bench.format("FeatureCollection"), 60, "module", 1))
+    assert is_number(value(c2, bench.format("Parquet"), 60, "module", 1))
+    assert is_na(value(c2, bench.format("Directory"), 60, "module", 1))
+    assert is_na(value(c2, bench.format("CollectionRoot"), 60, "module", 1))
+    # c3: current API, sequential only.
+    for cls in ("Directory", "FeatureCollection", "Parquet", "CollectionRoot"):
+        assert is_number(value(c3, bench.format(cls), 60, "module", 1)), cls
+    assert is_na(value(c3, bench.format("Directory"), 60, "module", 5))
+    assert is_na(value(c3, bench.format("Directory"), 60, "module_queue", 1))
+    # c4: Phase 2 config accepted: the real thing at 5 workers, both worker strategies.
+    assert is_number(value(c4, bench.format("Directory"), 60, "module", 5))
+    assert is_number(value(c4, bench.format("Directory"), 60, "module_queue", 5))
+    # stac-manager reads no ndjson at any commit.
+    for results in (c2, c3, c4):
+        assert is_na(value(results, bench.format("Ndjson"), 60, "module", 1))
+    # Memory: peakmem is bytes, and the import baseline exists once the module does.
+    assert value(c3, "file_ingest.Directory.peakmem_run", 60, "module", 1) > 10e6
+    assert is_na(c1["file_ingest.ImportBaseline.peakmem_import"][()])
+    assert c3["file_ingest.ImportBaseline.peakmem_import"][()] > 10e6
+
+
+def test_results_state_the_scale(asv_run, by_label):
+    # n_items is a parameter: series of different scales can never mix.
+    for results in by_label.values():
+        for bench, rows in results.items():
+            if bench.startswith("file_ingest.") and "ImportBaseline" not in bench:
+                assert {params[0] for params in rows} == {"60"}, bench
+
+
+def test_publish_writes_a_dashboard(asv_run):
+    assert asv_run["publish_returncode"] == 0
+    html = asv_run["html"]
+    assert (html / "index.html").is_file()
+    index = json.loads((html / "index.json").read_text())
+    assert "file_ingest.Directory.time_run" in index["benchmarks"]
+    assert list(html.glob("graphs/**/file_ingest.Directory.time_run.json"))
+
+
+def test_report_reads_the_real_results(asv_run):
+    c4 = asv_run["hashes"]["c4_phase2"]
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"), "--results",
+                           str(asv_run["results"]), "--commit", c4[:10], "--json", "-"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    text = json.dumps(data)
+    assert "file_ingest.Directory" in text and "module" in text
+
+
+def test_gate_compares_two_real_commits(asv_run):
+    hashes = asv_run["hashes"]
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"), "compare",
+                           hashes["c3_current"], hashes["c4_phase2"], "--results",
+                           str(asv_run["results"]), "--factor", "1000", "--allow-na"],
+                          capture_output=True, text=True, timeout=120)
+    # A factor of 1000 tolerates any timing noise: the gate must pass and print its table.
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Gate" in proc.stdout
+
+
+def test_report_invariants_hold_on_real_results(asv_run, tmp_path):
+    from test_report import check_gate_self_compare, check_report_invariants
+
+    check_report_invariants(asv_run["results"], tmp_path=tmp_path)
+    check_gate_self_compare(asv_run["results"])

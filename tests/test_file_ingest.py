@@ -1,0 +1,217 @@
+"""The strategy layer, the checks, the version shims and the file-ingest suite."""
+
+import multiprocessing
+import time
+
+import pytest
+
+import benchmarks
+from benchmarks import _harness, _sources, datagen, file_ingest
+from benchmarks._harness import ResultMismatch, Runner, check_items, flatten
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def root(bench_data_dir):
+    return datagen.ensure_dataset(N)
+
+
+@pytest.mark.parametrize("source", list(datagen.SOURCES))
+@pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
+                                                  ("threads", 5), ("processes", 2)])
+def test_every_strategy_yields_the_loop_items(root, source, strategy, concurrency):
+    units = _sources.units(source, datagen.source_path(root, source), N)
+    runner = Runner(strategy, concurrency)
+    try:
+        items = flatten(runner.map(_sources.load, units))
+    finally:
+        runner.close()
+    assert items == datagen.make_items(N)  # same items, same order, byte-equal after decoding
+
+
+@pytest.mark.parametrize("source", list(datagen.SOURCES))
+def test_ceilings_cover_the_whole_source(root, source):
+    units = _sources.ceiling_units(source, datagen.source_path(root, source), N)
+    assert flatten(map(_sources.load_orjson, units)) == datagen.make_items(N)
+    on_disk = sum(p.stat().st_size for p in datagen.source_path(root, source).rglob("*.json")) \
+        if source in ("directory", "collection") else datagen.source_path(root, source).stat().st_size
+    if source == "collection":
+        on_disk -= (datagen.source_path(root, source) / "collection.json").stat().st_size
+    assert sum(map(_sources.read_bytes, units)) == on_disk
+
+
+def test_asyncio_strategies_really_run_n_at_once():
+    # 10 units of 0.1 s: 5 workers take ~0.2 s, not 1 s; and no more than 5 ever overlap.
+    for strategy in ("semaphore", "queue", "threads"):
+        runner = Runner(strategy, 5)
+        try:
+            start = time.perf_counter()
+            spans = runner.map(_sleepy, range(10))
+            elapsed = time.perf_counter() - start
+        finally:
+            runner.close()
+        assert elapsed < 0.6, (strategy, elapsed)
+        assert max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans) == 5, strategy
+
+
+def test_amap_runs_coroutines_with_bounded_concurrency():
+    import asyncio
+
+    live = {"now": 0, "max": 0}
+
+    async def fetch(i):
+        live["now"] += 1
+        live["max"] = max(live["max"], live["now"])
+        await asyncio.sleep(0.01)
+        live["now"] -= 1
+        return i
+
+    for strategy in ("loop", "semaphore", "queue"):
+        live["max"] = 0
+        runner = Runner(strategy, 1 if strategy == "loop" else 4)
+        assert runner.amap(fetch, range(12)) == list(range(12))
+        assert live["max"] == (1 if strategy == "loop" else 4)
+    with pytest.raises(NotImplementedError):
+        Runner("threads", 2).amap(fetch, [1])
+
+
+def _sleepy(_):
+    start = time.perf_counter()
+    time.sleep(0.1)
+    return start, time.perf_counter()
+
+
+def test_levels_that_make_no_sense_are_na():
+    with pytest.raises(NotImplementedError):
+        Runner("loop", 5)
+    with pytest.raises(NotImplementedError):
+        Runner("processes", _harness.MAX_PROCESSES + 1)
+    with pytest.raises(ValueError):
+        Runner("warp", 1)
+
+
+def test_process_pool_is_spawned_and_closed():
+    runner = Runner("processes", 2)
+    procs = multiprocessing.active_children()
+    assert len(procs) >= 2
+    runner.close()
+    runner.close()  # idempotent (teardown after a failed run)
+    assert not any(p.is_alive() for p in procs)
+
+
+def test_check_items_catches_lost_duplicated_and_mangled():
+    items = datagen.make_items(N)
+    assert check_items(list(reversed(items)), N) is not None  # order does not matter
+    with pytest.raises(ResultMismatch, match="1 lost"):
+        check_items(items[1:], N)
+    with pytest.raises(ResultMismatch, match="1 duplicated"):
+        check_items(items[:-1] + [items[0]], N)
+    broken = [dict(item) for item in items]
+    del broken[5]["geometry"]
+    with pytest.raises(ResultMismatch, match="not a valid STAC item"):
+        check_items(broken, N)
+    mangled = [dict(item) for item in items]
+    mangled[0] = dict(mangled[0], bbox=[0, 0, 0, 0])  # item 0 is always in the exact sample
+    with pytest.raises(ResultMismatch, match="differs from the source"):
+        check_items(mangled, N)
+    check_items(mangled, N, exact=False)
+
+
+def test_memory_increment_counts_child_processes():
+    def child_allocates():
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=_hold_memory, args=(200,))
+        proc.start()
+        proc.join()
+
+    assert _harness.peak_rss_increment_mb(child_allocates) > 150
+    assert _harness.peak_rss_increment_mb(lambda: None) < 50
+
+
+def _hold_memory(mb):
+    block = bytearray(mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(0.3)
+
+
+# --- shims against the stand-in's history ------------------------------------------------
+
+def test_no_ingest_module_is_na(standin_at):
+    standin_at("c1_no_ingest")
+    with pytest.raises(NotImplementedError, match="stac_manager.modules.ingest"):
+        benchmarks.ingest_module()
+    ctx = benchmarks.make_context()  # the old context path still works
+    assert type(ctx).__module__ == "stac_manager.context" and ctx.data == {}
+
+
+def test_old_context_path_and_files_only(standin_at, root):
+    standin_at("c2_old_context")
+    conf = benchmarks.ingest_config({"mode": "file", "source": str(root / "items.json")}, "module", 1)
+    assert conf == {"mode": "file", "source": str(root / "items.json")}
+    check_items(benchmarks.ingest_items(conf), N)
+    with pytest.raises(NotImplementedError, match="cannot ingest a directory"):
+        benchmarks.probe_ingest({"mode": "file", "source": str(root / "items")}, "a directory")
+    with pytest.raises(NotImplementedError, match="concurrency"):
+        benchmarks.ingest_config({"mode": "file", "source": "x"}, "module", 5)
+
+
+def test_phase2_keys_only_where_declared(standin_at, tmp_path):
+    standin_at("c3_current")
+    with pytest.raises(NotImplementedError, match="worker_strategy"):
+        benchmarks.ingest_config({"mode": "file", "source": "x"}, "module_queue", 1)
+    assert benchmarks.make_context().failure_collector is not None
+    cp = benchmarks.checkpoint_manager(tmp_path)
+    assert (tmp_path / "bench").is_dir() and hasattr(cp, "mark_completed")
+    standin_at("c4_phase2")
+    conf = benchmarks.ingest_config({"mode": "file", "source": "x"}, "module_queue", 5)
+    assert conf["concurrency"] == 5 and conf["worker_strategy"] == "queue"
+
+
+@pytest.mark.parametrize("label,strategy,concurrency,expect", [
+    ("c2_old_context", "module", 1, "n/a"),
+    ("c3_current", "module", 1, "ok"),
+    ("c3_current", "module", 5, "n/a"),
+    ("c4_phase2", "module", 5, "ok"),
+    ("c4_phase2", "module_queue", 5, "ok"),
+])
+def test_directory_benchmark_on_the_standin(standin_at, label, strategy, concurrency, expect):
+    standin_at(label)
+    bench = file_ingest.Directory()
+    roots = bench.setup_cache()
+    if expect == "n/a":
+        with pytest.raises(NotImplementedError):
+            bench.setup(roots, N, strategy, concurrency)
+        return
+    bench.setup(roots, N, strategy, concurrency)
+    try:
+        bench.time_run()
+        assert bench.track_throughput() > 0
+    finally:
+        bench.teardown()
+
+
+def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):
+    standin_at("c3_current")
+    bench = file_ingest.Directory()
+    roots = bench.setup_cache()
+    bench.setup(roots, N, "module", 1)
+    real = benchmarks.ingest_items
+    monkeypatch.setattr(file_ingest, "ingest_items", lambda *a: real(*a)[:-1])
+    with pytest.raises(ResultMismatch, match="1 lost"):
+        bench.time_run()
+
+
+def test_every_benchmark_class_has_an_explicit_version():
+    import inspect
+    import pkgutil
+    import importlib
+
+    for info in pkgutil.iter_modules(benchmarks.__path__):
+        module = importlib.import_module(f"benchmarks.{info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or name.startswith("_") or inspect.isabstract(cls):
+                continue
+            if any(m.startswith(("time_", "peakmem_", "track_", "mem_")) for m in dir(cls)):
+                assert "version" in vars(cls) or any("version" in vars(b) for b in cls.__mro__[1:-1]), name

@@ -1,0 +1,743 @@
+"""Tests for tools/report.py: PRD reports, the regression gate and the history view.
+
+Three sources of results:
+- ``tests/report_fixtures/crafted``: hand-made asv v2 results with every edge case
+  (NaN skipped, null failed, whole-benchmark failure, stale version, a benchmark no
+  longer in benchmarks.json, rows truncated after their last non-null column,
+  parameterless benchmarks, a class without ``concurrency`` and without throughput).
+- a real ``asv run`` of a throwaway project in tmp_path (two commits, the second one
+  slower and with a newly failing benchmark).
+- optionally any other results directory (e.g. the suite's end-to-end run): the
+  ``check_*`` helpers below take a results dir and can be pointed at it; set
+  ``REPORT_RESULTS_DIR`` to run them from this file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "tools" / "report.py"
+CRAFTED = Path(__file__).resolve().parent / "report_fixtures" / "crafted"
+BASE = "aaaa1111" + "0" * 32
+HEAD = "bbbb2222" + "0" * 32
+
+_spec = importlib.util.spec_from_file_location("stac_bench_report", REPORT)
+report = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = report
+_spec.loader.exec_module(report)
+
+
+# --------------------------------------------------------------------------------------
+# Reusable helpers (work on any asv results directory)
+# --------------------------------------------------------------------------------------
+
+def run_cli(*args, cwd=None):
+    """Run tools/report.py as a subprocess; return CompletedProcess."""
+    return subprocess.run([sys.executable, str(REPORT), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == report.EXIT_ERROR, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("report.py: error: ")
+    for frag in fragments:
+        assert frag in err, err
+    assert proc.stdout == ""
+
+
+def strict_json(text):
+    """json.loads that rejects NaN/Infinity: the JSON we write must be standard."""
+    def bad(c):
+        raise ValueError(f"non-standard JSON constant {c}")
+    return json.loads(text, parse_constant=bad)
+
+
+def raw_cells(result_file):
+    """Independent minimal reader of one asv v2 result file: {(name, combo): value}."""
+    d = json.loads(Path(result_file).read_text())
+    cols = d["result_columns"]
+    out = {}
+    for name, row in d["results"].items():
+        row = row + [None] * (len(cols) - len(row))
+        c = dict(zip(cols, row))
+        combos = list(itertools.product(*c["params"]))
+        values = c["result"] if c["result"] is not None else [None] * len(combos)
+        assert len(values) == len(combos)
+        for combo, v in zip(combos, values):
+            out[(name, combo)] = (v, c["version"])
+    return out
+
+
+def _result_files(results_dir, machine=None):
+    results_dir = Path(results_dir)
+    machines = [machine] if machine else [p.name for p in results_dir.iterdir() if p.is_dir()]
+    return [f for m in machines for f in sorted((results_dir / m).glob("*.json"))
+            if f.name != "machine.json"]
+
+
+def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
+    """Report every commit in results_dir and check it against the raw files.
+
+    Returns the list of report dicts.  Checks: exit 0, strict JSON, PRD header and a
+    Best Performance line per scenario, the baseline has speedup 1, the best row is
+    never failed / n/a / ceiling, statuses agree with the raw NaN / null cells, stale
+    rows are left out, recommended workers <= best workers.
+    """
+    bench = json.loads((Path(results_dir) / "benchmarks.json").read_text())
+    reports = []
+    for f in _result_files(results_dir, machine):
+        data = json.loads(f.read_text())
+        if env is not None and data["env_name"] != env:
+            continue
+        m = data["params"]["machine"]
+        args = ["report", "--results", results_dir, "--machine", m, "--commit", data["commit_hash"],
+                "--env", data["env_name"], "--json", "-"]
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        rep = strict_json(proc.stdout)
+        md = run_cli(*args[:-2]).stdout
+        raw = raw_cells(f)
+        stale = {name for (name, _), (_, ver) in raw.items()
+                 if name not in bench or ver != bench[name].get("version")}
+        assert set(rep["stale_ignored"]) == stale
+        header = "| Strategy | Concurrency | Time (s) | Throughput (items/s) | Memory (MB) | Speedup |"
+        for s in rep["scenarios"]:
+            assert f"### {s['title']}" in md
+            assert s["benchmark_class"] in s["title"]
+            assert all(r["strategy"] for r in s["rows"])
+            for r in s["rows"]:
+                assert r["time_s"]["status"] in ("ok", "n/a", "failed", "missing")
+                if r["is_baseline"]:
+                    assert r["speedup"] == pytest.approx(1.0)
+                    assert not r["failed"]
+            if s["best"] is not None:
+                best = [r for r in s["rows"] if r["strategy"] == s["best"]["strategy"]
+                        and r["concurrency"] == s["best"]["concurrency"]]
+                assert len(best) == 1 and not best[0]["failed"] and not best[0]["is_ceiling"]
+                assert best[0]["time_s"]["status"] in ("ok", "missing")
+                if s["best"]["speedup"] is not None:
+                    others = [r["speedup"] for r in s["rows"]
+                              if r["speedup"] is not None and not r["is_ceiling"]]
+                    assert s["best"]["speedup"] == pytest.approx(max(others))
+            if s["recommended"] is not None:
+                assert s["recommended"]["speedup"] >= 0.9 * s["best"]["speedup"] - 1e-9
+                assert s["recommended"]["concurrency"] <= s["best"]["concurrency"]
+            if s["verdict"]:
+                assert s["verdict"] in {label for _, label in report.VERDICT_BANDS}
+        assert md.count("**Best Performance**") == len(rep["scenarios"])
+        assert md.replace(" ", "").count(header.replace(" ", "")) == len(rep["scenarios"])
+        # every table row of a scenario agrees with the raw cell status
+        for s in rep["scenarios"]:
+            tname = s["benchmarks"].get("time")
+            if not tname:
+                continue
+            full = f"{s['benchmark_class']}.{tname}"
+            pn = bench[full]["param_names"]
+            for r in s["rows"]:
+                for (name, combo), (v, _) in raw.items():
+                    if name != full:
+                        continue
+                    named = {k: report.param_display(p) for k, p in zip(pn, combo)}
+                    if named["strategy"] != r["strategy"]:
+                        continue
+                    if "concurrency" in named and report.param_value(combo[pn.index("concurrency")]) != r["concurrency"]:
+                        continue
+                    if any(named.get(k) != v2 for k, v2 in s["params"].items()):
+                        continue
+                    expected = "failed" if v is None else "n/a" if (isinstance(v, float) and math.isnan(v)) else "ok"
+                    assert r["time_s"]["status"] == expected, (full, combo)
+                    if expected == "ok":
+                        assert r["time_s"]["value"] == pytest.approx(v)
+        reports.append(rep)
+    assert reports, f"no result files in {results_dir}"
+    return reports
+
+
+def check_gate_self_compare(results_dir, machine=None):
+    """Comparing any result file with itself passes the gate with zero changes."""
+    for f in _result_files(results_dir, machine):
+        proc = run_cli("compare", f, f, "--json", "-")
+        assert proc.returncode == 0, proc.stderr
+        cmp = strict_json(proc.stdout)
+        assert cmp["counts"]["regressed"] == cmp["counts"]["failed"] == 0
+        assert cmp["counts"]["improved"] == 0 and not cmp["gate_failed"]
+
+
+# --------------------------------------------------------------------------------------
+# Crafted edge cases
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def crafted(tmp_path):
+    dst = tmp_path / "results"
+    shutil.copytree(CRAFTED, dst)
+    return dst
+
+
+def scenario(rep, title):
+    return next(s for s in rep["scenarios"] if s["title"] == title)
+
+
+def row(s, strategy, conc):
+    return next(r for r in s["rows"] if r["strategy"] == strategy and r["concurrency"] == conc)
+
+
+def test_parse_truncated_nan_null_and_whole_failure():
+    rf = report.parse_result_file(str(CRAFTED / "box" / "aaaa1111-existing-py3.12.json"))
+    # track_mem row was cut right after 'version': values must still be read
+    mem = rf.rows["ingest.Dir.track_mem"]
+    assert mem.version == "v-mem" and mem.values[0] == 5.0
+    assert report.cell_status(mem.values[1]) == "n/a"
+    assert report.cell_status(mem.values[7]) == "failed"
+    # whole-benchmark failure: result null, no params -> one failed combination
+    broken = rf.rows["misc.time_broken"]
+    assert broken.values == [None] and broken.combos() == [()]
+    # parameterless benchmark: one value, no params
+    assert rf.rows["misc.time_import"].values == [0.5]
+    assert rf.commit_hash == BASE and rf.machine == "box"
+
+
+def test_report_crafted_base(crafted):
+    db = report.ResultsDB(str(crafted))
+    rep = report.build_report(db, commit="aaaa")
+    assert rep["commit"] == BASE
+    ing = scenario(rep, "ingest.Dir — n_items=100")
+    assert ing["baseline"]["strategy"] == "module" and ing["baseline"]["concurrency"] == 1
+    # best: threads@10 (10/2.4 = 4.17x); processes@10 has a faster time (1.0 s) but its
+    # throughput failed, so the row is failed and must not win
+    assert (ing["best"]["strategy"], ing["best"]["concurrency"]) == ("threads", 10)
+    assert ing["best"]["speedup"] == pytest.approx(10 / 2.4)
+    assert ing["verdict"] == "I/O-bound"
+    # 10/2.6 = 3.85 >= 0.9 * 4.17 -> 5 workers are enough
+    assert ing["recommended"]["concurrency"] == 5
+    assert row(ing, "processes", 10)["failed"] and row(ing, "processes", 10)["speedup"] is None
+    assert row(ing, "module", 5)["time_s"]["status"] == "n/a"
+    assert row(ing, "processes", 5)["time_s"]["status"] == "failed"
+    # % of ceiling: best ceiling throughput is 111 items/s
+    assert row(ing, "threads", 10)["pct_of_ceiling"] == pytest.approx(100 * 41.7 / 111)
+    assert row(ing, "ceiling_read", 10)["pct_of_ceiling"] is None
+    assert ing["ceiling"]["concurrency"] == 10
+    # track_mem (MB) is the memory column; track_share_ingest is carried as an extra
+    assert row(ing, "threads", 5)["memory_mb"]["value"] == 7.5
+    assert row(ing, "threads", 5)["extras"]["track_share_ingest"]["value"] == 45.0
+    assert row(ing, "threads", 5)["extras"]["track_share_ingest"]["unit"] == "%"
+    # no concurrency param, no throughput benchmark, peakmem fallback, 'loop' baseline
+    pj = scenario(rep, "pipeline.Run — n_items=50, fmt=json")
+    assert pj["baseline"]["strategy"] == "loop"
+    assert row(pj, "threads", 1)["throughput_items_s"] == {"value": 50.0, "status": "ok", "derived": True}
+    assert row(pj, "loop", 1)["memory_mb"]["value"] == pytest.approx(50.0)
+    assert pj["verdict"] == "mixed"
+    pq = scenario(rep, "pipeline.Run — n_items=50, fmt=parquet")
+    assert pq["best"]["speedup"] == pytest.approx(4 / 3.5) and pq["verdict"] == "CPU-bound"
+    # stale (version changed / no longer in benchmarks.json) are ignored
+    assert rep["stale_ignored"] == ["ingest.Dir.time_old", "ingest.Dir.time_removed", "misc.track_count"]
+    names = {o["benchmark"]: o for o in rep["other_benchmarks"]}
+    assert set(names) == {"misc.time_import", "misc.time_broken"}
+    assert names["misc.time_broken"]["status"] == "failed"
+
+
+def test_report_markdown_prd_format(crafted):
+    proc = run_cli("--results", crafted, "--commit", "aaaa1111")
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert "### ingest.Dir — n_items=100" in md
+    lines = md.splitlines()
+    hdr = next(line for line in lines if line.startswith("| Strategy"))
+    cols = [c.strip() for c in hdr.strip("|").split("|")]
+    assert cols[:6] == ["Strategy", "Concurrency", "Time (s)", "Throughput (items/s)", "Memory (MB)", "Speedup"]
+    assert "% of ceiling" in cols and "share_ingest (%)" in cols
+    mod = next(line for line in lines if line.startswith("| module ") and "| 1 " in line)
+    assert "baseline" in mod
+    assert "**Best Performance**: 10 workers with 4.2x speedup (`threads`)" in md
+    assert "**Verdict**: I/O-bound" in md and "**Recommended workers**: 5" in md
+    assert "**Best Performance**: 1 worker with 2.0x speedup (`threads`)" in md
+    proc_rows = [line for line in lines if line.startswith("| processes")]
+    assert "failed" in proc_rows[1] and "n/a" in next(line for line in lines if line.startswith("| module ") and "| 5 " in line)
+    assert "time_old" in md and "stale" in md
+
+
+def test_report_default_is_newest_and_outputs_files(crafted, tmp_path):
+    out, js = tmp_path / "r.md", tmp_path / "r.json"
+    proc = run_cli("report", "--results", crafted, "--output", out, "--json", js)
+    assert proc.returncode == 0 and proc.stdout == ""
+    data = strict_json(js.read_text())
+    assert data["commit"] == HEAD  # newest by date
+    assert out.read_text().startswith("## Benchmark report — commit `bbbb2222`")
+    ing = scenario(data, "ingest.Dir — n_items=100")
+    # in head processes@1 failed; module@1 memory became n/a but the row is still baseline
+    assert row(ing, "processes", 1)["failed"]
+    assert ing["baseline"]["strategy"] == "module"
+    assert row(ing, "module", 1)["memory_mb"]["status"] == "n/a"
+
+
+def test_baseline_falls_back_when_module_failed(crafted):
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    d["results"]["ingest.Dir.time_run"][0][0] = None  # module@1 failed
+    d["results"]["ingest.Dir.track_throughput"][0][0] = None
+    p.write_text(json.dumps(d))
+    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    ing = scenario(rep, "ingest.Dir — n_items=100")
+    # no module/loop/sequential: first concurrency-1 row with a number
+    assert (ing["baseline"]["strategy"], ing["baseline"]["concurrency"]) == ("threads", 1)
+    assert row(ing, "module", 1)["speedup"] is None
+
+
+def test_single_row_scenario_has_no_verdict(crafted):
+    bench = json.loads((crafted / "benchmarks.json").read_text())
+    params = [["'module'"], ["1"], ["8", "64"]]
+    bench["output.ModuleJson.time_run"] = {"name": "output.ModuleJson.time_run", "params": params,
+                                           "param_names": ["strategy", "concurrency", "buffer_size"],
+                                           "type": "time", "unit": "seconds", "version": "v-mj"}
+    (crafted / "benchmarks.json").write_text(json.dumps(bench))
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    d["results"]["output.ModuleJson.time_run"] = [[0.5, 0.25], params, "v-mj"]
+    p.write_text(json.dumps(d))
+    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    s8 = scenario(rep, "output.ModuleJson — buffer_size=8")
+    assert s8["baseline"]["strategy"] == "module" and s8["best"]["speedup"] == 1.0
+    assert s8["verdict"] is None and s8["recommended"] is None
+    assert scenario(rep, "output.ModuleJson — buffer_size=64")["best"]["time"] == 0.25
+    md = report.render_report(rep)
+    block = md.split("### output.ModuleJson — buffer_size=8")[1].split("###")[0]
+    assert "**Best Performance**: 1 worker with 1.0x speedup (`module`)" in block
+    assert "**Verdict**" not in block
+
+
+def test_gate_crafted(crafted):
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--json", "-")
+    assert proc.returncode == report.EXIT_REGRESSION, proc.stderr
+    cmp = strict_json(proc.stdout)
+    by = {}
+    for e in cmp["entries"]:
+        by.setdefault(e["category"], []).append((e["benchmark"], e["params"]))
+    t5 = "strategy=threads, concurrency=5, n_items=100"
+    p1 = "strategy=processes, concurrency=1, n_items=100"
+    assert sorted(by["regressed"]) == [("ingest.Dir.time_run", t5), ("ingest.Dir.track_throughput", t5)]
+    assert sorted(by["failed"]) == [("ingest.Dir.time_run", p1),
+                                     ("ingest.Dir.track_mem", "strategy=module, concurrency=1, n_items=100"),
+                                     ("ingest.Dir.track_throughput", p1)]
+    assert by["improved"] == [("misc.time_import", "")]
+    assert by["incomparable"] == [("misc.track_count", "")]
+    assert ("misc.time_broken", "") in by["not_measured"]
+    # failed vs became n/a are told apart
+    statuses = {(e["benchmark"], e["after_status"]) for e in cmp["entries"] if e["category"] == "failed"}
+    assert ("ingest.Dir.track_mem", "n/a") in statuses and ("ingest.Dir.time_run", "failed") in statuses
+    # throughput direction: a drop is a regression, time: a rise
+    tp = next(e for e in cmp["entries"] if e["benchmark"] == "ingest.Dir.track_throughput" and e["params"] == t5)
+    assert tp["better"] == "higher" and tp["ratio"] == pytest.approx(28 / 38.5)
+
+
+def test_gate_markdown_and_thresholds(crafted):
+    md = run_cli("compare", "aaaa1111", "bbbb2222", "--results", crafted).stdout
+    assert "**Gate: FAILED** — 2 got worse, 3 failed / became n/a." in md
+    assert "### Regressions (got worse)" in md and "### Failed / became n/a" in md
+    assert "<details><summary>Unchanged" in md
+    md2 = run_cli("compare", "aaaa1111", "bbbb2222", "--results", crafted, "--only-changed").stdout
+    assert "<details>" not in md2 and "### Improvements" in md2
+    # a factor above 1.375 (time 2.6 -> 3.5, throughput 38.5 -> 28) leaves only the failures
+    cmp = strict_json(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "1.4",
+                              "--json", "-").stdout)
+    assert cmp["counts"]["regressed"] == 0 and cmp["counts"]["failed"] == 3 and cmp["gate_failed"]
+    # reversed direction: the slowdown becomes an improvement, failures become "now measured"
+    rev = run_cli("compare", "bbbb", "aaaa", "--results", crafted, "--json", "-")
+    cmp = strict_json(rev.stdout)
+    assert rev.returncode == 1  # misc.time_import got slower 0.3 -> 0.5
+    assert cmp["counts"]["improved"] == 2 and cmp["counts"]["fixed"] == 3
+    assert [e["benchmark"] for e in cmp["entries"] if e["category"] == "regressed"] == ["misc.time_import"]
+
+
+def test_gate_passes_and_allow_na(crafted):
+    p = crafted / "box" / "bbbb2222-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    r = d["results"]
+    r["ingest.Dir.time_run"][0][4] = 2.6   # undo the slowdown
+    r["ingest.Dir.track_throughput"][0][4] = 38.5
+    r["ingest.Dir.time_run"][0][6] = 11.0  # undo the failure
+    r["ingest.Dir.track_throughput"][0][6] = 9.1
+    r["misc.time_import"][0][0] = 0.5
+    p.write_text(json.dumps(d))
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted)
+    assert proc.returncode == 1 and "1 failed / became n/a" in proc.stdout  # track_mem became n/a
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na")
+    assert proc.returncode == 0, proc.stdout
+    assert "**Gate: passed**" in proc.stdout
+
+
+def test_gate_on_result_files(crafted):
+    a = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    b = crafted / "box" / "bbbb2222-existing-py3.12.json"
+    proc = run_cli("compare", a, b, "--only-changed")
+    assert proc.returncode == 1
+    assert "`ingest.Dir.time_run`" in proc.stdout
+    check_gate_self_compare(crafted)
+
+
+def test_history_benchmark_and_scenario(crafted):
+    proc = run_cli("history", "ingest.Dir.time_run", "--results", crafted,
+                   "-w", "strategy=threads", "-w", "concurrency=5", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    h = strict_json(proc.stdout)
+    assert [r["commit"] for r in h["rows"]] == [BASE, HEAD]
+    vals = [list(r["values"].values())[0]["value"] for r in h["rows"]]
+    assert vals == [2.6, 3.5]
+    md = run_cli("history", "ingest.Dir.time_run", "--results", crafted, "-w", "concurrency=5").stdout
+    lines = [line for line in md.splitlines() if line.startswith("| `")]
+    assert lines[0].startswith("| `aaaa1111`") and lines[1].startswith("| `bbbb2222`")
+    assert "strategy=threads" in md and "concurrency=5, n_items=100" in md
+    md = run_cli("history", "pipeline.Run", "--results", crafted, "-w", "fmt=json").stdout
+    rows = [line for line in md.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and "fmt=parquet" not in md
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2:] == ["n_items=50, fmt=json", "threads × 1", "2.0x", "50.0", "mixed", "1"]
+
+
+def test_config_with_comments(crafted, tmp_path):
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text(textwrap.dedent("""\
+        {
+            // comment, like the suite's asv.conf.json
+            "version": 1,
+            "project": "x", /* block */
+            "repo": "https://example.invalid/x.git",
+            "results_dir": "results",
+        }
+    """))
+    proc = run_cli("--config", conf, "--commit", "aaaa")
+    assert proc.returncode == 0, proc.stderr
+    # and from the working directory, without --config
+    proc = run_cli("--commit", "bbbb", cwd=tmp_path)
+    assert proc.returncode == 0 and "`bbbb2222`" in proc.stdout
+
+
+def test_invariants_on_crafted(crafted):
+    reps = check_report_invariants(crafted)
+    assert len(reps) == 2
+
+
+# ---- bad input: one line, exit 2, never a traceback ---------------------------------
+
+def test_error_no_results_dir(tmp_path):
+    assert_one_line_error(run_cli("--results", tmp_path / "nope"), "no results directory")
+
+
+def test_error_empty_results_dir(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("--results", tmp_path / "empty"), "no results in")
+    assert_one_line_error(run_cli("compare", "a", "b", "--results", tmp_path / "empty"), "no results in")
+
+
+def test_error_unknown_commit_and_machine(crafted):
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "deadbeef"), "no results for commit 'deadbeef'")
+    assert_one_line_error(run_cli("compare", "aaaa", "cafe", "--results", crafted), "'cafe'")
+    assert_one_line_error(run_cli("--results", crafted, "--machine", "nope"), "no results for machine 'nope'")
+    assert_one_line_error(run_cli("--results", crafted, "--env", "conda-py3.9"), "conda-py3.9")
+    assert_one_line_error(run_cli("history", "nope.Nope", "--results", crafted), "unknown benchmark")
+
+
+def test_error_ambiguous_prefix(crafted):
+    src = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(src.read_text())
+    d["commit_hash"] = "aaaa1112" + "0" * 32
+    (crafted / "box" / "aaaa1112-existing-py3.12.json").write_text(json.dumps(d))
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa"), "ambiguous")
+    assert run_cli("--results", crafted, "--commit", "aaaa1112").returncode == 0
+
+
+def test_error_corrupt_json(crafted):
+    bad = crafted / "box" / "bbbb2222-existing-py3.12.json"
+    bad.write_text(bad.read_text()[:500])
+    # the corrupt file is asked for: error naming it
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "bbbb"), "corrupt results file", "bbbb2222")
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted), "corrupt")
+    assert_one_line_error(run_cli("compare", crafted / "box" / "aaaa1111-existing-py3.12.json", bad), "corrupt")
+    # not asked for: the newest readable commit is used, with a warning
+    proc = run_cli("--results", crafted)
+    assert proc.returncode == 0 and "`aaaa1111`" in proc.stdout
+    assert "warning: skipped corrupt results file" in proc.stderr and "Traceback" not in proc.stderr
+    (crafted / "box" / "aaaa1111-existing-py3.12.json").write_text("{not json")
+    assert_one_line_error(run_cli("--results", crafted), "corrupt results file")
+
+
+def test_error_corrupt_benchmarks_json_and_config(crafted, tmp_path):
+    (crafted / "benchmarks.json").write_text("[1, 2")
+    assert_one_line_error(run_cli("--results", crafted), "corrupt benchmarks.json")
+    (crafted / "benchmarks.json").unlink()
+    assert_one_line_error(run_cli("--results", crafted), "benchmarks.json missing")
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text("{ broken")
+    assert_one_line_error(run_cli("--config", conf), "corrupt asv config")
+
+
+def test_error_malformed_rows(crafted):
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    d["results"]["ingest.Dir.time_run"][0] = [1.0, 2.0]  # 2 values for 12 combinations
+    p.write_text(json.dumps(d))
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa"), "2 results for 12")
+    d["version"] = 1
+    p.write_text(json.dumps(d))
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa"), "schema version 1")
+    del d["version"], d["results"]
+    d["version"] = 2
+    p.write_text(json.dumps(d))
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa"), "missing key 'results'")
+
+
+def test_error_machine_without_results(crafted):
+    (crafted / "newbox").mkdir()
+    (crafted / "newbox" / "machine.json").write_text('{"machine": "newbox", "version": 1}')
+    # the default still picks the only machine that has results
+    assert run_cli("--results", crafted).returncode == 0
+    assert_one_line_error(run_cli("--results", crafted, "--machine", "newbox"), "no results for machine 'newbox'")
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--machine", "newbox"),
+                          "newbox")
+    shutil.copytree(crafted / "box", crafted / "otherbox")
+    assert_one_line_error(run_cli("--results", crafted), "several machines", "--machine")
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.update(results=[]),
+    lambda d: d.update(result_columns=["params", "version"]),
+    lambda d: d.update(commit_hash=None),
+    lambda d: d["results"].update({"misc.time_import": {"result": 1}}),
+    lambda d: d["results"]["ingest.Dir.time_run"].__setitem__(1, "oops"),
+    lambda d: d["results"]["misc.time_import"].__setitem__(0, ["x"]),
+    lambda d: d.update(date="yesterday"),
+    lambda d: d["results"]["ingest.Dir.time_run"].__setitem__(0, 3.0),
+], ids=["results-list", "no-result-column", "commit-null", "row-dict", "params-str", "value-str",
+        "date-str", "result-scalar"])
+def test_malformed_structure_never_tracebacks(crafted, mutate):
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    mutate(d)
+    p.write_text(json.dumps(d))
+    for args in (("--commit", "aaaa"), ("compare", "aaaa", "bbbb"), ("history", "ingest.Dir")):
+        args = (args[0], "--results", crafted, *args[1:]) if args[0] in ("compare", "history") else \
+            ("--results", crafted, *args)
+        proc = run_cli(*args)
+        assert "Traceback" not in proc.stderr
+        assert proc.returncode in (0, 1, 2)
+        if proc.returncode == 2:
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_peakmem_fallback_and_track_mem_precedence(crafted):
+    bench = json.loads((crafted / "benchmarks.json").read_text())
+    meta = dict(bench["pipeline.Run.peakmem_run"], name="ingest.Dir.peakmem_run",
+                params=bench["ingest.Dir.time_run"]["params"],
+                param_names=bench["ingest.Dir.time_run"]["param_names"], version="v-ipeak")
+    bench["ingest.Dir.peakmem_run"] = meta
+    (crafted / "benchmarks.json").write_text(json.dumps(bench))
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    d["results"]["ingest.Dir.peakmem_run"] = [[123e6] * 12, meta["params"], "v-ipeak"]
+    p.write_text(json.dumps(d))
+    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    ing = scenario(rep, "ingest.Dir — n_items=100")
+    assert ing["benchmarks"]["memory"] == "track_mem"
+    assert row(ing, "threads", 5)["memory_mb"]["value"] == 7.5
+    assert row(ing, "threads", 5)["extras"]["peakmem_run"]["value"] == 123e6
+    md = report.render_report(rep)
+    assert "peakmem_run" not in md
+    # without track_mem, peakmem (bytes) becomes the Memory (MB) column
+    del d["results"]["ingest.Dir.track_mem"]
+    p.write_text(json.dumps(d))
+    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    ing = scenario(rep, "ingest.Dir — n_items=100")
+    assert row(ing, "threads", 5)["memory_mb"]["value"] == pytest.approx(123.0)
+
+
+def test_error_bad_factor_and_where(crafted):
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "0.5"), "--factor")
+    assert_one_line_error(run_cli("history", "ingest.Dir.time_run", "--results", crafted, "-w", "x"), "--where")
+    assert_one_line_error(run_cli("history", "ingest.Dir.time_run", "--results", crafted, "-w", "strategy=zzz"),
+                          "--where")
+    assert_one_line_error(run_cli("history", "ingest.Dir", "--results", crafted, "--branch", "main"), "--branch")
+
+
+# --------------------------------------------------------------------------------------
+# A real asv run
+# --------------------------------------------------------------------------------------
+
+BENCH_SRC = '''
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Ingest:
+    params = (["module", "threads", "ceiling_read"], [1, 4], [20])
+    param_names = ["strategy", "concurrency", "n_items"]
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+
+    def setup(self, strategy, concurrency, n_items):
+        if strategy == "threads" and concurrency == 1:
+            raise NotImplementedError("not a real combination")
+        import toypkg
+        self.delay = toypkg.DELAY
+
+    def time_run(self, strategy, concurrency, n_items):
+        time.sleep(self.delay * n_items / concurrency)
+
+    def track_throughput(self, strategy, concurrency, n_items):
+        return concurrency / self.delay
+
+    track_throughput.unit = "items/s"
+
+
+def time_plain():
+    pass
+
+
+def time_flaky():
+    import toypkg
+    if toypkg.BROKEN:
+        raise RuntimeError("broken on purpose")
+
+
+def time_always_broken():
+    raise RuntimeError("always broken")
+'''
+
+
+def _git(repo, *args, date=None):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent / "home")}
+    if date:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def real_asv(tmp_path_factory):
+    """Two commits benchmarked by a real `asv run` in an existing environment."""
+    base = tmp_path_factory.mktemp("asv_e2e")
+    home = base / "home"
+    home.mkdir()
+    proj = base / "proj"
+    (proj / "toypkg").mkdir(parents=True)
+    (proj / "benchmarks").mkdir()
+    (proj / "benchmarks" / "__init__.py").write_text("")
+    (proj / "benchmarks" / "bench_toy.py").write_text(BENCH_SRC)
+    (proj / "asv.conf.json").write_text(json.dumps({
+        "version": 1, "project": "toypkg", "repo": ".", "branches": ["main"],
+        "environment_type": "existing", "benchmark_dir": "benchmarks",
+        "env_dir": ".asv/env", "results_dir": ".asv/results", "html_dir": ".asv/html",
+    }))
+    env = {**os.environ, "HOME": str(home)}
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run([*asv, "machine", "--yes", "--machine", "e2ebox"], cwd=proj, env=env,
+                   check=True, capture_output=True)
+    _git(proj, "init", "-q", "-b", "main")
+    commits = []
+    for i, (delay, broken) in enumerate(((0.001, False), (0.003, True))):
+        (proj / "toypkg" / "__init__.py").write_text(f"DELAY = {delay}\nBROKEN = {broken}\n")
+        _git(proj, "add", "-A")
+        _git(proj, "commit", "-q", "-m", f"c{i}", date=f"2024-01-0{i + 1}T12:00:00+00:00")
+        commit = _git(proj, "rev-parse", "HEAD")
+        proc = subprocess.run(
+            [*asv, "run", "-E", f"existing:{sys.executable}", "--machine", "e2ebox", "--quick",
+             "--set-commit-hash", commit, "--show-stderr"],
+            cwd=proj, env=env, capture_output=True, text=True, timeout=300)
+        # asv run exits 2 when a benchmark failed (time_always_broken does)
+        assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+        commits.append(commit)
+    results = proj / ".asv" / "results"
+    assert len(list((results / "e2ebox").glob("*-existing-*.json"))) == 2
+    return {"proj": proj, "results": results, "commits": commits}
+
+
+def test_real_asv_report(real_asv):
+    reps = check_report_invariants(real_asv["results"])
+    base = next(r for r in reps if r["commit"] == real_asv["commits"][0])
+    assert base["machine"] == "e2ebox" and base["stale_ignored"] == []
+    s = scenario(base, "bench_toy.Ingest — n_items=20")
+    assert s["baseline"]["strategy"] == "module"
+    assert row(s, "threads", 1)["time_s"]["status"] == "n/a"          # NotImplementedError
+    assert row(s, "threads", 1)["throughput_items_s"]["status"] == "n/a"
+    assert row(s, "module", 4)["throughput_items_s"]["value"] == pytest.approx(4000.0)
+    assert s["best"]["concurrency"] == 4 and s["best"]["strategy"] != "ceiling_read"
+    assert s["best"]["speedup"] > 2.0  # 20 ms vs 5 ms of sleep
+    assert row(s, "module", 4)["pct_of_ceiling"] == pytest.approx(100.0)
+    others = {o["benchmark"]: o["status"] for o in base["other_benchmarks"]}
+    assert others == {"bench_toy.time_plain": "ok", "bench_toy.time_flaky": "ok",
+                      "bench_toy.time_always_broken": "failed"}
+    # run from the project directory: asv.conf.json is found, newest commit is used
+    proc = run_cli(cwd=real_asv["proj"])
+    assert proc.returncode == 0 and f"`{real_asv['commits'][1][:8]}`" in proc.stdout
+    assert "| module " in proc.stdout and "**Best Performance**: 4 workers" in proc.stdout
+
+
+def test_real_asv_gate(real_asv):
+    c0, c1 = real_asv["commits"]
+    proc = run_cli("compare", c0[:7], c1[:7], "--factor", "1.5", "--json", "-", cwd=real_asv["proj"])
+    assert proc.returncode == 1, proc.stderr
+    cmp = strict_json(proc.stdout)
+    regressed = {(e["benchmark"], e["params"]) for e in cmp["entries"] if e["category"] == "regressed"}
+    # throughput is computed, so its 3x drop is deterministic; sleeps triple too
+    for strat, conc in (("module", 1), ("module", 4), ("threads", 4), ("ceiling_read", 1)):
+        assert ("bench_toy.Ingest.track_throughput",
+                f"strategy={strat}, concurrency={conc}, n_items=20") in regressed
+    assert ("bench_toy.Ingest.time_run", "strategy=module, concurrency=1, n_items=20") in regressed
+    failed = [(e["benchmark"], e["after_status"]) for e in cmp["entries"] if e["category"] == "failed"]
+    assert failed == [("bench_toy.time_flaky", "failed")]
+    assert ("bench_toy.time_always_broken", "") in {
+        (e["benchmark"], e["params"]) for e in cmp["entries"] if e["category"] == "not_measured"}
+    md = run_cli("compare", c0, c1, "--factor", "1.5", cwd=real_asv["proj"]).stdout
+    assert "**Gate: FAILED**" in md and "`bench_toy.time_flaky`" in md
+    # git names resolve through the asv.conf.json repo
+    proc = run_cli("compare", "main~1", "main", "--factor", "1.5", cwd=real_asv["proj"])
+    assert proc.returncode == 1 and "`bench_toy.Ingest.track_throughput`" in proc.stdout
+    check_gate_self_compare(real_asv["results"])
+    # the reverse direction improves and does not fail the gate on throughput
+    rev = strict_json(run_cli("compare", c1, c0, "--factor", "1.5", "--json", "-",
+                              cwd=real_asv["proj"]).stdout)
+    assert not any(e["benchmark"].endswith("track_throughput") for e in rev["entries"]
+                   if e["category"] == "regressed")
+
+
+def test_real_asv_history(real_asv):
+    c0, c1 = real_asv["commits"]
+    proc = run_cli("history", "bench_toy.Ingest.track_throughput", "-w", "strategy=module",
+                   "-w", "concurrency=1", "--branch", "--json", "-", cwd=real_asv["proj"])
+    assert proc.returncode == 0, proc.stderr
+    h = strict_json(proc.stdout)
+    assert [r["commit"] for r in h["rows"]] == [c0, c1]
+    vals = [next(iter(r["values"].values()))["value"] for r in h["rows"]]
+    assert vals == [pytest.approx(1000.0), pytest.approx(1000 / 3)]
+    md = run_cli("history", "bench_toy.Ingest", cwd=real_asv["proj"]).stdout
+    assert md.index(c0[:8]) < md.index(c1[:8]) and "I/O-bound" in md
+    assert_one_line_error(run_cli("history", "bench_toy.Ingest", "--branch", "nope", cwd=real_asv["proj"]),
+                          "unknown branch")
+
+
+@pytest.mark.skipif(not os.environ.get("REPORT_RESULTS_DIR"), reason="REPORT_RESULTS_DIR not set")
+def test_invariants_on_external_results():
+    results = os.environ["REPORT_RESULTS_DIR"]
+    check_report_invariants(results)
+    check_gate_self_compare(results)
