@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def asv_run(tmp_path_factory, standin_repo, bench_data_dir):
                     env_dir=str(work / "env"), results_dir=str(work / "results"),
                     html_dir=str(work / "html"))
     (work / "asv.conf.json").write_text(json.dumps(conf, indent=2))
+    shutil.copy(ROOT / "constraints.txt", work / "constraints.txt")
     # asv finds "python3.12" on PATH: the venv running the tests has one.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = dict(os.environ, **E2E_ENV, HOME=str(work / "home"), PATH=path,
