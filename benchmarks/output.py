@@ -1,0 +1,230 @@
+"""Output: stac-manager's OutputModule beside harness writers, with and without fsync, and ceilings.
+
+Every run writes to a fresh directory, checks what landed on disk (exact id set
+and count, a spread sample equal to the input) and removes it.  ``time_run``
+includes that check and the removal; ``track_throughput`` counts the write
+alone (items per second from the start of the write to the last fsync).
+"""
+
+import asyncio
+import time
+
+import orjson
+
+from . import CONCURRENCY, N_ITEMS, config_fields, datagen, import_subject, make_context
+from . import _writers as w
+from ._harness import ResultMismatch, Runner, Scenario, _sample
+
+#: OutputModule ``buffer_size`` values (its default is 1000).
+BUFFER_SIZES = [100, 1000, 10000]
+FSYNC = [False, True]
+PROBE_ITEMS = 3
+
+
+class _Output(Scenario):
+    """Base: the items to write, a per-benchmark output root, the write-only throughput."""
+
+    version = "1"
+    label = "output"
+
+    def setup_cache(self):
+        return {n: datagen.make_items(n) for n in N_ITEMS}
+
+    def _begin(self, cache, n_items, label):
+        self.n, self.items = n_items, cache[n_items]
+        self.label = label
+        self.last_wall = None
+        self.root = w.make_root(type(self).__name__)
+
+    def teardown(self, *args):
+        root, self.root = getattr(self, "root", None), None
+        if root is not None:
+            w.remove(root)
+        super().teardown(*args)
+
+    def _checked(self, write, check):
+        """One run: ``write(directory)`` timed, then ``check(directory)``; the directory is removed."""
+        def run():
+            directory = w.fresh_dir(self.root)
+            try:
+                start = time.perf_counter()
+                write(directory)
+                self.last_wall = time.perf_counter() - start
+                check(directory)
+            finally:
+                w.remove(directory)
+        return run
+
+    def track_throughput(self, *args):
+        """Items per second of the write alone (checks and removal excluded)."""
+        self.run()
+        return self.n / self.last_wall
+
+    track_throughput.unit = "items/s"
+
+
+# --- stac-manager's OutputModule -------------------------------------------------------------
+
+def output_module(fmt, base_dir, buffer_size):
+    """An ``OutputModule`` for ``fmt`` at this commit, or n/a."""
+    mod = import_subject("stac_manager.modules.output")
+    cls = getattr(mod, "OutputModule", None)
+    if cls is None:
+        raise NotImplementedError("this commit has no OutputModule")
+    config = {"format": fmt, "base_dir": str(base_dir), "buffer_size": buffer_size}
+    config_cls = getattr(mod, "OutputConfig", None) or getattr(
+        import_subject("stac_manager.modules.config"), "OutputConfig", None)
+    if config_cls is not None and "buffer_size" not in config_fields(config_cls):
+        raise NotImplementedError("this commit's OutputConfig has no buffer_size")
+    try:
+        return cls(config)
+    except Exception as exc:  # pydantic rejects a format this commit lacks
+        raise NotImplementedError(f"this commit's OutputModule rejects {config}: {exc}") from exc
+
+
+def run_output_module(fmt, base_dir, buffer_size, items, context):
+    """``bundle`` every item then ``finalize``, as stac-manager's pipeline drains to a bundler."""
+    module = output_module(fmt, base_dir, buffer_size)
+
+    async def drain():
+        for item in items:
+            await module.bundle(item, context)
+        return await module.finalize(context)
+
+    return asyncio.run(drain())
+
+
+class _Module(_Output):
+    """stac-manager's OutputModule in one format across its buffer_size."""
+
+    fmt = None
+    params = [N_ITEMS, ["module"], [1], BUFFER_SIZES]
+    param_names = ["n_items", "strategy", "concurrency", "buffer_size"]
+
+    def setup(self, cache, n_items, strategy, concurrency, buffer_size):
+        self._begin(cache, n_items, f"module-{self.fmt}/buffer {buffer_size}")
+        self.context = make_context()
+        check = w.check_item_files if self.fmt == "json" else w.check_parquet_files
+        probe = datagen.make_items(PROBE_ITEMS)
+        directory = w.fresh_dir(self.root)
+        try:
+            run_output_module(self.fmt, directory, buffer_size, probe, self.context)
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise NotImplementedError(f"this commit cannot write {self.fmt}: {type(exc).__name__}: {exc}") from exc
+        check(directory, PROBE_ITEMS, self.label + " (probe)", keys=w.SURVIVE)
+        w.remove(directory)
+
+        def write(d):
+            run_output_module(self.fmt, d, buffer_size, self.items, self.context)
+
+        self.run = self._checked(write, lambda d: check(d, self.n, self.label, keys=w.SURVIVE))
+
+
+class ModuleJson(_Module):
+    """OutputModule(format=json): one indented JSON file per item, atomic rename."""
+
+    fmt = "json"
+
+
+class ModuleParquet(_Module):
+    """OutputModule(format=parquet): one Parquet file per buffer_size items."""
+
+    fmt = "parquet"
+
+
+# --- harness writers -------------------------------------------------------------------------
+
+class ItemFiles(_Output):
+    """One JSON file per item (stac-manager's format) per strategy, with and without fsync."""
+
+    params = [N_ITEMS, ["loop", "semaphore", "queue", "threads", "processes",
+                        "ceiling_serialise", "ceiling_write"], CONCURRENCY, FSYNC]
+    param_names = ["n_items", "strategy", "concurrency", "fsync"]
+
+    def setup(self, cache, n_items, strategy, concurrency, fsync):
+        if strategy.startswith("ceiling") and concurrency != 1:
+            raise NotImplementedError("ceilings are sequential")
+        if strategy == "ceiling_serialise" and fsync:
+            raise NotImplementedError("serialise-only writes nothing to sync")
+        if not strategy.startswith("ceiling"):
+            self.runner = Runner(strategy, concurrency)  # n/a: loop above 1, too many processes
+        self._begin(cache, n_items, f"item_files/{strategy}/{concurrency}/fsync={fsync}")
+        check = lambda d: w.check_item_files(d, self.n, self.label)  # noqa: E731
+        if strategy == "ceiling_serialise":
+            self.run = self._serialise_only()
+            return
+        if strategy == "ceiling_write":
+            blobs = [(item["id"], w.dumps_item(item)) for item in self.items]
+
+            def write(d):
+                for iid, data in blobs:
+                    w.write_blob_file((str(d), iid, data, fsync))
+                if fsync:
+                    w.fsync_dir(d)
+            self.run = self._checked(write, check)
+            return
+
+        def write(d):
+            done = self.runner.map(w.write_item_file, [(str(d), item, fsync) for item in self.items])
+            if fsync:
+                w.fsync_dir(d)
+            if len(done) != self.n:
+                raise ResultMismatch(f"{self.label}: {len(done)} writes returned")
+        self.run = self._checked(write, check)
+
+    def _serialise_only(self):
+        def run():
+            start = time.perf_counter()
+            blobs = [orjson.dumps(item) for item in self.items]
+            self.last_wall = time.perf_counter() - start
+            check_blobs(blobs, self.n, self.label)
+        return run
+
+
+def check_blobs(blobs, n_items, label):
+    """The serialise-only ceiling's check: one blob per item, ids exact, sample decodes equal."""
+    ids = [m.group(1).decode() for m in map(w._ID.search, blobs) if m]
+    w._check_ids(ids, n_items, label, "serialised items")
+    for i in _sample(n_items):
+        w.compare(orjson.loads(blobs[i]), datagen.make_item(i), label, keys=None)
+
+
+class SingleFile(_Output):
+    """All items in one file: FeatureCollection, ndjson, Parquet, stac-geoparquet; with and without fsync."""
+
+    params = [N_ITEMS, ["feature_collection", "ndjson", "parquet", "geoparquet",
+                        "ceiling_serialise", "ceiling_write"], [1], FSYNC]
+    param_names = ["n_items", "strategy", "concurrency", "fsync"]
+
+    def setup(self, cache, n_items, strategy, concurrency, fsync):
+        if strategy == "ceiling_serialise" and fsync:
+            raise NotImplementedError("serialise-only writes nothing to sync")
+        if strategy == "geoparquet":
+            try:
+                import rustac  # noqa: F401
+            except ImportError as exc:
+                raise NotImplementedError("rustac (stac-geoparquet writer) is not installed") from exc
+        self._begin(cache, n_items, f"single_file/{strategy}/fsync={fsync}")
+        if strategy == "ceiling_serialise":
+            def run():
+                start = time.perf_counter()
+                blob = orjson.dumps({"type": "FeatureCollection", "features": self.items})
+                self.last_wall = time.perf_counter() - start
+                w._check_ids([m.decode() for m in w._ID.findall(blob)], self.n, self.label, "serialised")
+            self.run = run
+            return
+        if strategy == "ceiling_write":
+            blob = b"".join(orjson.dumps(item) + b"\n" for item in self.items)
+            writer, name, check = (lambda items, path, fsync: w.write_file(path, blob, fsync),
+                                   "items.ndjson", w.check_ndjson)
+        else:
+            writer, name = w.SINGLE_FILE[strategy]
+            check = w.SINGLE_FILE_CHECKS[strategy]
+
+        def write(d):
+            writer(self.items, d / name, fsync)
+            if fsync:
+                w.fsync_dir(d)
+        self.run = self._checked(write, lambda d: check(d / name, self.n, self.label))

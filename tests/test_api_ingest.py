@@ -1,0 +1,297 @@
+"""The API-mode suite: rustac serve + the proxy on loopback, the clients, and the benchmark classes.
+
+Everything runs against a real ``rustac serve`` and real pystac-client on 127.0.0.1;
+stac-manager itself is the stand-in package (tests/standin).
+"""
+
+import os
+import socket
+import time
+
+import psutil
+import pytest
+
+from benchmarks import _stacapi, api_ingest, datagen
+from benchmarks._harness import ResultMismatch
+
+N = 60
+LIMIT = 10  # 6 pages of 10 items
+CLIENTS = sorted(_stacapi.CLIENTS)
+FAST_RETRY = _stacapi.Retry(attempts=5, backoff=0.01, max_wait=2.0)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    if "STAC_BENCH_DATA_DIR" not in os.environ:
+        os.environ["STAC_BENCH_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    return datagen.ensure_dataset(N)
+
+
+def new_api(root, **proxy):
+    return _stacapi.StacApi(datagen.source_path(root, "feature_collection"),
+                            datagen.make_collection(datagen.make_items(N)), **proxy)
+
+
+@pytest.fixture(scope="module")
+def api(root):
+    with new_api(root) as server:
+        yield server
+
+
+@pytest.fixture
+def clean(api):
+    api.configure(latency_ms=0, fault=None, fault_rate=0.0, fault_match=None, fault_limit=None,
+                  retry_after=0, cache=True, reset_stats=True)
+    return api
+
+
+def fetch(api, strategy, concurrency=3, retry=FAST_RETRY):
+    return _stacapi.fetch_all(strategy, api.url, datagen.COLLECTION_ID, LIMIT, concurrency, retry)
+
+
+def children():
+    return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def port_closed(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+# --- the fixture itself ------------------------------------------------------------------
+
+def test_server_and_proxy_start_serve_and_stop_cleanly(root):
+    from pystac_client import Client
+
+    before = {p.pid for p in children()}
+    server = new_api(root).start()
+    try:
+        assert len(server.pids) == 2 and all(psutil.pid_exists(pid) for pid in server.pids)
+        assert server.url.startswith("http://127.0.0.1:")
+        client = Client.open(server.url)
+        assert client.get_collection(datagen.COLLECTION_ID).id == datagen.COLLECTION_ID
+        items = list(client.search(collections=[datagen.COLLECTION_ID], limit=LIMIT).items_as_dicts())
+        api_ingest.check_api_items(items, N, "pystac-client", server.url)
+        # rustac writes links for the proxy's address: clients never bypass the proxy
+        page = _stacapi._http("POST", f"{server.url}/search", {"limit": LIMIT})
+        assert _stacapi._next_link(page)["href"].startswith(server.url)
+        stats = server.stats()
+        assert stats["search_requests"] >= N // LIMIT and stats["status"] == {"200": stats["requests"]}
+    finally:
+        pids, ports = server.pids, server.ports
+        server.stop()
+        server.stop()  # idempotent
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in pids)
+    assert all(port_closed(port) for port in ports)
+    assert {p.pid for p in children()} <= before
+
+
+def test_a_failed_start_leaves_nothing_behind(root, tmp_path):
+    before = {p.pid for p in children()}
+    bad = _stacapi.StacApi(tmp_path / "missing.json", datagen.make_collection([]), startup_timeout=10)
+    with pytest.raises(RuntimeError, match="rustac serve exited"):
+        bad.start()
+    assert {p.pid for p in children()} <= before
+
+
+# --- clients: exact item sets ------------------------------------------------------------
+
+@pytest.mark.parametrize("latency_ms", [0, 20])
+@pytest.mark.parametrize("strategy", CLIENTS)
+def test_each_client_returns_exactly_the_items(clean, strategy, latency_ms):
+    clean.configure(latency_ms=latency_ms)
+    items = fetch(clean, strategy)
+    api_ingest.check_api_items(items, N, strategy, clean.url)
+
+
+def test_latency_is_added_per_request(clean):
+    clean.configure(latency_ms=40, jitter=0.0)
+    fetch(clean, "aiohttp_sequential")  # warm the cache
+    fetch(clean, "aiohttp_offset", concurrency=10)
+    start = time.perf_counter()
+    fetch(clean, "aiohttp_sequential")
+    sequential = time.perf_counter() - start
+    start = time.perf_counter()
+    fetch(clean, "aiohttp_offset", concurrency=10)
+    parallel = time.perf_counter() - start
+    assert sequential >= 6 * 0.040  # 6 pages one after another
+    assert parallel < sequential * 0.6  # page 0, then the rest in one wave
+
+
+def test_offset_pages_are_not_fetched_twice(clean):
+    items = fetch(clean, "aiohttp_offset", concurrency=4)
+    assert len(items) == len({item["id"] for item in items}) == N
+
+
+def test_time_windows_are_disjoint_and_cover_the_extent():
+    windows = _stacapi.time_windows(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z"], 3)
+    assert windows[0].startswith("2024-01-01T00:00:00.000000Z/")
+    assert windows[-1].endswith("/2024-01-01T00:00:10.000000Z")
+    assert _stacapi.time_windows([None, None], 4) == ["../.."]
+
+
+def test_the_check_catches_a_silent_short_or_duplicated_set(clean):
+    items = fetch(clean, "aiohttp_sequential")
+    with pytest.raises(ResultMismatch, match="lost"):
+        api_ingest.check_api_items(items[LIMIT:], N, "short", clean.url)
+    with pytest.raises(ResultMismatch, match="duplicated"):
+        api_ingest.check_api_items(items[:-1] + items[:1], N, "dup", clean.url)
+    changed = [dict(item) for item in items]
+    changed[0] = {**changed[0], "properties": {**changed[0]["properties"], "gsd": 20}}
+    with pytest.raises(ResultMismatch, match="properties"):
+        api_ingest.check_api_items(changed, N, "changed", clean.url)
+
+
+# --- clients under faults ------------------------------------------------------------------
+
+#: Outcomes other than "retried to the exact set" that a client is known to produce: rustac
+#: 0.9.18's search retries a request once at most, whatever max_retries_per_request says, and
+#: does not retry a dropped POST at all (test_rustac_retries_once_only).
+GIVES_UP = {("rustac", "429"), ("rustac", "500"), ("rustac", "drop")}
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "drop"])
+@pytest.mark.parametrize("strategy", CLIENTS)
+def test_each_client_retries_faults_to_the_exact_set(clean, strategy, fault):
+    clean.configure(fault=fault, fault_rate=1.0, fault_limit=2, retry_after=0)
+    try:
+        items = fetch(clean, strategy)
+    except _stacapi.IncompleteFetch as exc:
+        assert (strategy, fault) in GIVES_UP, f"{strategy} gave up under {fault}: {exc}"
+        assert exc.missing
+        return
+    assert clean.stats()["faults"][fault] == 2
+    api_ingest.check_api_items(items, N, f"{strategy}/{fault}", clean.url)
+
+
+@pytest.mark.parametrize("fault, survives", [("429", True), ("500", True), ("drop", False)])
+def test_rustac_retries_once_only(clean, fault, survives):
+    clean.configure(fault=fault, fault_rate=1.0, fault_limit=1)
+    if survives:
+        api_ingest.check_api_items(fetch(clean, "rustac"), N, "rustac", clean.url)
+    else:
+        with pytest.raises(_stacapi.IncompleteFetch, match="rustac.search failed"):
+            fetch(clean, "rustac")
+
+
+@pytest.mark.parametrize("strategy", ["aiohttp_sequential", "aiohttp_offset", "pystac_client"])
+def test_429_retry_after_is_honoured(clean, strategy):
+    fetch(clean, strategy)  # warm
+    clean.configure(fault="429", fault_rate=1.0, fault_limit=1, retry_after=1)
+    start = time.perf_counter()
+    items = fetch(clean, strategy)
+    assert time.perf_counter() - start >= 1.0
+    api_ingest.check_api_items(items, N, strategy, clean.url)
+
+
+GIVE_UP_RETRY = _stacapi.Retry(attempts=2, backoff=0.0)
+
+
+@pytest.mark.parametrize("strategy, match, named", [
+    ("aiohttp_sequential", r'"skip":\s*20\b', "page 2"),
+    ("aiohttp_offset", r'"skip":\s*20\b', "skip=20"),
+    ("aiohttp_split", r'"skip":\s*10\b', "datetime="),
+    ("pystac_client", r'"skip":\s*20\b', "after 20 items"),
+    ("pystac_client_threads", r'"skip":\s*10\b', "datetime="),
+    ("rustac", r'"skip":\s*20\b', "rustac.search failed"),
+])
+def test_a_client_that_gives_up_names_what_is_missing(clean, strategy, match, named):
+    clean.configure(fault="500", fault_rate=1.0, fault_match=match)
+    with pytest.raises(_stacapi.IncompleteFetch, match=named) as info:
+        fetch(clean, strategy, retry=GIVE_UP_RETRY)
+    assert info.value.missing
+    if strategy == "aiohttp_offset":
+        assert info.value.missing == [20] and info.value.fetched == N - LIMIT
+    if strategy in ("aiohttp_split", "pystac_client_threads"):
+        assert len(info.value.missing) == 3  # every sub-search fails at its second page
+
+
+# --- the benchmark classes ----------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def small_pages(monkeypatch):
+    """The benchmark classes page by ``api_ingest.LIMIT``: 6 pages here, as for the clients."""
+    monkeypatch.setattr(api_ingest, "LIMIT", LIMIT)
+
+
+def roots(root):
+    return {N: str(root)}
+
+
+def run_bench(cls, root, *params, measure="run"):
+    bench = cls()
+    try:
+        bench.setup(roots(root), N, *params)
+        return getattr(bench, measure)()
+    finally:
+        bench.teardown()
+
+
+@pytest.mark.parametrize("strategy, concurrency, latency_ms", [
+    ("aiohttp_offset", 5, 0), ("pystac_client", 1, 10), ("ceiling_fetch", 5, 0),
+    ("ceiling_latency", 5, 10),
+])
+def test_search_benchmark_runs_and_cleans_up(root, strategy, concurrency, latency_ms):
+    before = {p.pid for p in children()}
+    assert run_bench(api_ingest.Search, root, strategy, concurrency, latency_ms,
+                     measure="track_throughput") > 0
+    assert {p.pid for p in children()} <= before
+
+
+@pytest.mark.parametrize("strategy, concurrency, latency_ms", [
+    ("aiohttp_sequential", 5, 0), ("aiohttp_offset", 1, 0), ("ceiling_latency", 1, 0),
+])
+def test_senseless_combinations_are_na_before_any_server_starts(root, strategy, concurrency, latency_ms):
+    bench = api_ingest.Search()
+    with pytest.raises(NotImplementedError):
+        bench.setup(roots(root), N, strategy, concurrency, latency_ms)
+    assert bench.api is None
+
+
+def test_faults_benchmark_retries_or_is_na(root):
+    assert run_bench(api_ingest.Faults, root, "aiohttp_offset", 10, "500", measure="track_delivered") == 1.0
+    bench = api_ingest.Faults()
+    bench.setup(roots(root), N, "rustac", 1, "drop")
+    try:
+        bench.api.configure(fault_rate=1.0)  # every request dropped: rustac gives up
+        with pytest.raises(api_ingest.SkipNotImplemented, match="gave up"):
+            bench.run()
+        assert bench.track_delivered() == 0.0
+    finally:
+        bench.teardown()
+
+
+def test_server_capacity_has_headroom(root):
+    assert run_bench(api_ingest.ServerCapacity, root, "ceiling_server", 10, 0, measure="track_headroom") > 1
+
+
+# --- the module strategy, on the stand-in stac-manager ------------------------------------
+
+def test_module_strategy_on_the_standin(root, standin_at):
+    standin_at("c3_current")
+    assert run_bench(api_ingest.Search, root, "module", 1, 10, measure="track_throughput") > 0
+    with pytest.raises(NotImplementedError, match="concurrency"):
+        run_bench(api_ingest.Search, root, "module", 5, 0)
+    standin_at("c4_phase2")
+    run_bench(api_ingest.Search, root, "module", 5, 0)
+    standin_at("c2_old_context")  # its api mode reads the URL as a file: never contacts the API
+    with pytest.raises(NotImplementedError, match="never contacts the API"):
+        run_bench(api_ingest.Search, root, "module", 1, 0)
+    standin_at("c1_no_ingest")
+    with pytest.raises(NotImplementedError):
+        run_bench(api_ingest.Search, root, "module", 1, 0)
+
+
+def test_module_under_faults_gives_up_loudly_not_silently(root, standin_at):
+    standin_at("c3_current")  # urllib, no retries: the first 500 ends the ingest
+    bench = api_ingest.Faults()
+    bench.setup(roots(root), N, "module", 1, "500")
+    try:
+        bench.api.configure(fault_rate=1.0, fault_match=r'"skip"')
+        with pytest.raises(api_ingest.SkipNotImplemented, match="stac-manager raised after 10 items"):
+            bench.run()
+        assert bench.track_delivered() == pytest.approx(LIMIT / N)
+    finally:
+        bench.teardown()

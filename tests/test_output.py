@@ -1,0 +1,161 @@
+"""The output suite on small data against the stand-in stac-manager: exact items on disk, lossy writers caught."""
+
+import json
+
+import pytest
+
+N = 60
+
+
+@pytest.fixture
+def standin_sm(standin_at, tmp_path, monkeypatch):
+    """The stand-in's newest commit (c4_phase2) importable as ``stac_manager``; output below tmp."""
+    standin_at("c4_phase2")
+    monkeypatch.setenv("STAC_BENCH_OUT_DIR", str(tmp_path / "out"))
+
+
+def _run(cls, *params):
+    """setup, one run, teardown; return (benchmark, cache) or None when n/a."""
+    bench = cls()
+    cache = {N: __import__("benchmarks.datagen", fromlist=["make_items"]).make_items(N)}
+    try:
+        bench.setup(cache, N, *params)
+    except NotImplementedError:
+        return None
+    try:
+        bench.run()
+        assert bench.last_wall > 0
+        assert bench.track_throughput(N, *params) > 0
+    finally:
+        bench.teardown(cache, N, *params)
+    assert not any(bench_root_leftovers())
+    return bench
+
+
+def bench_root_leftovers():
+    from benchmarks import _writers
+    return list(_writers.out_root().iterdir())
+
+
+@pytest.mark.parametrize("buffer_size", [7, 1000])
+@pytest.mark.parametrize("cls_name", ["ModuleJson", "ModuleParquet"])
+def test_module(standin_sm, cls_name, buffer_size):
+    from benchmarks import output
+    assert _run(getattr(output, cls_name), "module", 1, buffer_size) is not None
+
+
+@pytest.mark.parametrize("strategy,concurrency,fsync", [
+    ("loop", 1, False), ("loop", 1, True), ("threads", 5, False), ("semaphore", 5, True),
+    ("queue", 20, False), ("processes", 2, False), ("ceiling_serialise", 1, False),
+    ("ceiling_write", 1, False), ("ceiling_write", 1, True),
+])
+def test_item_files(standin_sm, strategy, concurrency, fsync):
+    from benchmarks import output
+    assert _run(output.ItemFiles, strategy, concurrency, fsync) is not None
+
+
+@pytest.mark.parametrize("strategy,concurrency,fsync", [
+    ("loop", 5, False), ("ceiling_write", 5, False), ("ceiling_serialise", 1, True), ("processes", 999, False),
+])
+def test_item_files_na(standin_sm, strategy, concurrency, fsync):
+    from benchmarks import output
+    assert _run(output.ItemFiles, strategy, concurrency, fsync) is None
+
+
+@pytest.mark.parametrize("strategy", ["feature_collection", "ndjson", "parquet", "geoparquet",
+                                      "ceiling_serialise", "ceiling_write"])
+@pytest.mark.parametrize("fsync", [False, True])
+def test_single_file(standin_sm, strategy, fsync):
+    from benchmarks import output
+    bench = _run(output.SingleFile, strategy, 1, fsync)
+    if bench is None:
+        assert strategy == "ceiling_serialise" and fsync or strategy == "geoparquet"
+
+
+# --- the checks catch what a broken writer does ------------------------------------------------
+
+def _items():
+    from benchmarks import datagen
+    return datagen.make_items(N)
+
+
+def _lossy_cases(tmp_path):
+    from benchmarks import _writers as w
+    items = _items()
+    d = tmp_path / "files"
+    d.mkdir()
+    for item in items[:-1]:  # one lost
+        w.write_item_file((str(d), item, False))
+    yield "lost file", lambda: w.check_item_files(d, N)
+
+    d2 = tmp_path / "mangled"
+    d2.mkdir()
+    for item in items:
+        w.write_item_file((str(d2), item, False))
+    bad = dict(items[0], geometry={"type": "Point", "coordinates": [0, 0]})
+    (d2 / f"{items[0]['id']}.json").write_text(json.dumps(bad))
+    yield "mangled sample", lambda: w.check_item_files(d2, N, keys=w.SURVIVE)
+
+    d3 = tmp_path / "stray"
+    d3.mkdir()
+    for item in items:
+        w.write_item_file((str(d3), item, False))
+    (d3 / "x.json.tmp").write_text("{}")
+    yield "stray temp file", lambda: w.check_item_files(d3, N)
+
+    # Two Parquet flushes to one file name: the second overwrites the first.
+    d4 = tmp_path / "parquet"
+    d4.mkdir()
+    w.write_parquet(items[:30], d4 / "items_20260101_000000.parquet")
+    w.write_parquet(items[30:], d4 / "items_20260101_000000.parquet")
+    yield "overwritten parquet batch", lambda: w.check_parquet_files(d4, N)
+
+    nd = tmp_path / "dup.ndjson"
+    w.write_ndjson(items[:-1] + items[:1], nd)
+    yield "duplicated ndjson line", lambda: w.check_ndjson(nd, N)
+
+    fc = tmp_path / "short.json"
+    w.write_feature_collection(items[1:], fc)
+    yield "short feature collection", lambda: w.check_feature_collection(fc, N)
+
+
+def test_checks_catch_lossy_writers(standin_sm, tmp_path):
+    from benchmarks._harness import ResultMismatch
+    for what, check in _lossy_cases(tmp_path):
+        with pytest.raises(ResultMismatch):
+            check()
+            pytest.fail(f"{what} not caught")
+
+
+def test_module_parquet_name_collision_fails(standin_sm, monkeypatch):
+    """A module whose Parquet flushes share one file name (as stac-manager's per-second names can) fails."""
+    from benchmarks import output
+    from benchmarks._harness import ResultMismatch
+    import stac_manager.modules.output as sm_output
+
+    def same_name_flush(self):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pathlib import Path
+        if not self.buffer:
+            return
+        d = Path(self.config.base_dir) / "bench-collection" / "items"
+        d.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(self.buffer), str(d / "items_20260101_000000.parquet"))
+        self.items_written += len(self.buffer)
+        self.buffer.clear()
+
+    async def flush(self):
+        same_name_flush(self)
+
+    monkeypatch.setattr(sm_output.OutputModule, "_flush", flush)
+    bench = output.ModuleParquet()
+    cache = {N: _items()}
+    bench.setup(cache, N, "module", 1, 1000)  # one flush: passes
+    bench.teardown(cache, N, "module", 1, 1000)
+    bench.setup(cache, N, "module", 1, 7)
+    try:
+        with pytest.raises(ResultMismatch, match="lost"):
+            bench.run()
+    finally:
+        bench.teardown(cache, N, "module", 1, 7)
