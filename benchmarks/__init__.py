@@ -13,6 +13,10 @@ Run-time knobs (environment variables, read at import):
     never mix.
 ``STAC_BENCH_CONCURRENCY``
     Comma-separated worker counts, default ``1,5,10,20,50``.
+``STAC_BENCH_LATENCY``
+    Comma-separated added latencies (ms) for the API suite, default ``0,50``.
+``STAC_BENCH_DATA_DIR`` / ``STAC_BENCH_OUT_DIR``
+    Where datasets are cached, and where output benchmarks write (datagen, _writers).
 """
 
 import asyncio
@@ -34,18 +38,20 @@ def _scale():
     raise ValueError(f"STAC_BENCH_SCALE={raw!r}: expected one of {sorted(SCALES)} or a positive integer")
 
 
-def _concurrency():
-    raw = os.environ.get("STAC_BENCH_CONCURRENCY", "1,5,10,20,50")
+def _levels(var, default, minimum):
+    raw = os.environ.get(var, default)
     levels = sorted({int(x) for x in raw.split(",") if x.strip()})
-    if not levels or levels[0] < 1:
-        raise ValueError(f"STAC_BENCH_CONCURRENCY={raw!r}: expected positive integers")
+    if not levels or levels[0] < minimum:
+        raise ValueError(f"{var}={raw!r}: expected comma-separated integers >= {minimum}")
     return levels
 
 
 #: The ``n_items`` parameter (one value per run).
 N_ITEMS = [_scale()]
 #: The ``concurrency`` parameter.
-CONCURRENCY = _concurrency()
+CONCURRENCY = _levels("STAC_BENCH_CONCURRENCY", "1,5,10,20,50", 1)
+#: The ``latency_ms`` parameter of the API suite: latency the proxy adds per request.
+LATENCY = _levels("STAC_BENCH_LATENCY", "0,50", 0)
 
 
 def import_subject(name):

@@ -59,18 +59,21 @@ def _read(unit):
     return Path(path).read_bytes()
 
 
+def _decode(unit, loads):
+    data = _read(unit)
+    if unit[0] == "file":
+        return [loads(data)]
+    if unit[0] == "lines":
+        return [loads(line) for line in data.splitlines() if line.strip()]
+    doc = loads(data)
+    return doc["features"] if isinstance(doc, dict) else doc
+
+
 def load(unit):
     """Read and decode one unit with the standard library's json (as stac-manager does)."""
-    kind = unit[0]
-    if kind == "row_group":
+    if unit[0] == "row_group":
         return pq.ParquetFile(unit[1]).read_row_group(unit[2]).to_pylist()
-    data = _read(unit)
-    if kind == "file":
-        return [json.loads(data)]
-    if kind == "lines":
-        return [json.loads(line) for line in data.splitlines() if line.strip()]
-    doc = json.loads(data)
-    return doc["features"] if isinstance(doc, dict) else doc
+    return _decode(unit, json.loads)
 
 
 def read_bytes(unit):
@@ -80,13 +83,6 @@ def read_bytes(unit):
 
 def load_orjson(unit):
     """Ceiling: read and decode one unit with orjson (a whole Parquet file: pyarrow)."""
-    kind = unit[0]
-    if kind == "parquet_file":
+    if unit[0] == "parquet_file":
         return pq.read_table(unit[1]).to_pylist()
-    data = _read(unit)
-    if kind == "file":
-        return [orjson.loads(data)]
-    if kind == "lines":
-        return [orjson.loads(line) for line in data.splitlines() if line.strip()]
-    doc = orjson.loads(data)
-    return doc["features"] if isinstance(doc, dict) else doc
+    return _decode(unit, orjson.loads)

@@ -72,8 +72,8 @@ def write_file(path, data, fsync=False):
             os.fsync(fh.fileno())
 
 
-def fsync_dir(path):
-    """Make the directory entries (new file names) durable."""
+def fsync_path(path):
+    """fsync a file, or a directory (making its new entries durable), by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -116,7 +116,7 @@ def write_parquet(items, path, fsync=False):
 
     pq.write_table(pa.Table.from_pylist(items), str(path))
     if fsync:
-        _fsync_path(path)
+        fsync_path(path)
 
 
 def write_geoparquet(items, path, fsync=False):
@@ -125,15 +125,7 @@ def write_geoparquet(items, path, fsync=False):
 
     rustac.write_sync(str(path), items, format="geoparquet")
     if fsync:
-        _fsync_path(path)
-
-
-def _fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)
 
 
 SINGLE_FILE = {

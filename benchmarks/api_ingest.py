@@ -2,10 +2,9 @@
 
 import asyncio
 import math
-import os
 import random
 
-from . import (CONCURRENCY, N_ITEMS, datagen, ingest_config, ingest_items, ingest_module,
+from . import (CONCURRENCY, LATENCY, N_ITEMS, datagen, ingest_config, ingest_items, ingest_module,
                make_context)
 from . import _stacapi
 from ._harness import ResultMismatch, Scenario, _sample, check_items
@@ -23,17 +22,6 @@ STRATEGIES = ["module", "pystac_client", "pystac_client_threads", "aiohttp_seque
               "aiohttp_offset", "aiohttp_split", "rustac", "ceiling_fetch", "ceiling_latency"]
 
 
-def _latency():
-    raw = os.environ.get("STAC_BENCH_LATENCY", "0,50")
-    levels = sorted({int(x) for x in raw.split(",") if x.strip()})
-    if not levels or levels[0] < 0:
-        raise ValueError(f"STAC_BENCH_LATENCY={raw!r}: expected non-negative integers (ms)")
-    return levels
-
-
-#: Added latency per request, ms (the proxy draws it uniformly within +-20 %);
-#: ``STAC_BENCH_LATENCY`` (comma-separated, default ``0,50``) overrides it.
-LATENCY = _latency()
 #: Page size: stac-manager's default ``limit``.
 LIMIT = 100
 #: Strategies that are sequential by design (concurrency 1 only).

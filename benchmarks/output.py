@@ -162,14 +162,14 @@ class ItemFiles(_Output):
                 for iid, data in blobs:
                     w.write_blob_file((str(d), iid, data, fsync))
                 if fsync:
-                    w.fsync_dir(d)
+                    w.fsync_path(d)
             self.run = self._checked(write, check)
             return
 
         def write(d):
             done = self.runner.map(w.write_item_file, [(str(d), item, fsync) for item in self.items])
             if fsync:
-                w.fsync_dir(d)
+                w.fsync_path(d)
             if len(done) != self.n:
                 raise ResultMismatch(f"{self.label}: {len(done)} writes returned")
         self.run = self._checked(write, check)
@@ -226,5 +226,5 @@ class SingleFile(_Output):
         def write(d):
             writer(self.items, d / name, fsync)
             if fsync:
-                w.fsync_dir(d)
+                w.fsync_path(d)
         self.run = self._checked(write, lambda d: check(d / name, self.n, self.label))

@@ -7,9 +7,8 @@ Three sources of results:
   parameterless benchmarks, a class without ``concurrency`` and without throughput).
 - a real ``asv run`` of a throwaway project in tmp_path (two commits, the second one
   slower and with a newly failing benchmark).
-- optionally any other results directory (e.g. the suite's end-to-end run): the
-  ``check_*`` helpers below take a results dir and can be pointed at it; set
-  ``REPORT_RESULTS_DIR`` to run them from this file.
+- the suite's own end-to-end asv run: tests/test_e2e.py calls the ``check_*``
+  helpers below on its results directory.
 """
 
 from __future__ import annotations
@@ -735,9 +734,3 @@ def test_real_asv_history(real_asv):
     assert_one_line_error(run_cli("history", "bench_toy.Ingest", "--branch", "nope", cwd=real_asv["proj"]),
                           "unknown branch")
 
-
-@pytest.mark.skipif(not os.environ.get("REPORT_RESULTS_DIR"), reason="REPORT_RESULTS_DIR not set")
-def test_invariants_on_external_results():
-    results = os.environ["REPORT_RESULTS_DIR"]
-    check_report_invariants(results)
-    check_gate_self_compare(results)
