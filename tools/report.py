@@ -42,7 +42,9 @@ EXIT_ERROR = 2
 
 TABLEFMT = "github"
 
-# Verdict bands on the best speedup of a scenario (PRD Phase 1).
+# Verdict bands on the concurrency gain of a scenario (PRD Phase 1): the best row with
+# several workers against the best sequential row, so that a faster implementation
+# (say, the harness loop against stac-manager's module) is not mistaken for I/O-bound.
 VERDICT_BANDS = [
     (3.0, "I/O-bound"),
     (1.5, "mixed"),
@@ -54,8 +56,8 @@ DIMINISHING_RETURNS = 0.10
 BASELINE_STRATEGIES = ("module", "loop", "sequential")
 
 RULES = {
-    "verdict": "best speedup >= 3x: I/O-bound; 1.5-3x: mixed; 1.2-1.5x: mildly parallel; "
-    "< 1.2x: CPU-bound",
+    "verdict": "concurrency gain (best row with concurrency > 1 / best sequential row) >= 3x: "
+    "I/O-bound; 1.5-3x: mixed; 1.2-1.5x: mildly parallel; < 1.2x: CPU-bound",
     "recommended_workers": "smallest concurrency at which some non-ceiling strategy reaches "
     f"at least {100 - DIMINISHING_RETURNS * 100:.0f}% of the best speedup (returns diminish "
     "beyond it)",
@@ -686,13 +688,15 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
         tp_c = [r for r in rows if not r["is_ceiling"] and not r["failed"] and r["throughput"].ok]
         if tp_c:
             best = max(tp_c, key=lambda r: r["throughput"].value)
-    # a verdict needs something to compare: at least two rows with a speedup
-    comparable = best is not None and best["speedup"] is not None and len(cands) >= 2
-    verdict = None
-    if comparable:
-        verdict = next(label for lo, label in VERDICT_BANDS if best["speedup"] >= lo)
+    # the verdict compares the best concurrent row with the best sequential one
+    seq = [r for r in cands if _sort_key_value(r["concurrency"]) <= _sort_key_value(1)]
+    par = [r for r in cands if r not in seq]
+    best_seq = max(seq, key=lambda r: r["speedup"]) if seq else None
+    best_par = max(par, key=lambda r: r["speedup"]) if par else None
+    gain = best_par["speedup"] / best_seq["speedup"] if best_seq and best_par and best_seq["speedup"] else None
+    verdict = next(label for lo, label in VERDICT_BANDS if gain >= lo) if gain is not None else None
     recommended = None
-    if comparable:
+    if best is not None and best["speedup"] is not None and len(cands) >= 2:
         thr = best["speedup"] * (1 - DIMINISHING_RETURNS)
         good = [r for r in cands if r["speedup"] >= thr]
         min_c = min(good, key=lambda r: _sort_key_value(r["concurrency"]))["concurrency"]
@@ -735,6 +739,9 @@ def _analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
         "baseline": ref(baseline),
         "best": ref(best),
         "verdict": verdict,
+        "concurrency_gain": _json_num(gain) if gain is not None else None,
+        "best_sequential": ref(best_seq),
+        "best_concurrent": ref(best_par),
         "recommended": ref(recommended),
         "ceiling": ref(ceiling),
         "best_pct_of_ceiling": _json_num(best_pct) if best_pct is not None else None,
@@ -793,8 +800,11 @@ def render_scenario(s: dict, heading: str = "###") -> str:
         u = ex_units.get(m)
         label = m[6:] if m.startswith("track_") else m
         headers.append(f"{label} ({u})" if u and u != "unit" else label)
-    table = []
+    table, hidden = [], []
     for r in s["rows"]:
+        if _all_na(r):
+            hidden.append(f"{r['strategy']}@{r['concurrency']}")
+            continue
         if r["is_baseline"]:
             sp = "baseline"
         elif r["speedup"] is not None:
@@ -822,6 +832,8 @@ def render_scenario(s: dict, heading: str = "###") -> str:
         table.append(line)
     out = [f"{heading} {s['title']}", "",
            tabulate(table, headers=headers, tablefmt=TABLEFMT, disable_numparse=True), ""]
+    if hidden:
+        out += [f"_n/a (not run at this commit or not meaningful), not shown: {', '.join(hidden)}._", ""]
     best = s["best"]
     if best is not None and best["speedup"] is not None:
         out.append(
@@ -837,7 +849,9 @@ def render_scenario(s: dict, heading: str = "###") -> str:
         out.append("**Best Performance**: n/a (no row with a number)")
     out.append("")
     if s["verdict"]:
-        out.append(f"**Verdict**: {s['verdict']} (best speedup {best['speedup']:.1f}x)")
+        par, seq = s["best_concurrent"], s["best_sequential"]
+        out.append(f"**Verdict**: {s['verdict']} (concurrency gain {s['concurrency_gain']:.1f}x: "
+                   f"`{par['strategy']}` at {par['concurrency']} vs `{seq['strategy']}` sequential)")
         out.append("")
     rec = s["recommended"]
     if rec is not None:
@@ -860,6 +874,11 @@ def render_scenario(s: dict, heading: str = "###") -> str:
         out.append("_Throughput derived as n_items / time._")
         out.append("")
     return "\n".join(out)
+
+
+def _all_na(r: dict) -> bool:
+    cells = [r["time_s"], r["throughput_items_s"], r["memory_mb"]]
+    return all(c.get("status") == "n/a" for c in cells)
 
 
 def render_report(rep: dict) -> str:
