@@ -269,7 +269,7 @@ def test_report_markdown_prd_format(crafted):
     assert "failed" in proc_rows[1]
     # rows that are n/a throughout are listed under the table, not drawn as rows
     assert not any(line.startswith("| module ") and "| 5 " in line for line in lines)
-    assert "not shown: module@5" in md
+    assert "not shown: module at 5" in md
     assert "time_old" in md and "stale" in md
 
 
@@ -737,3 +737,12 @@ def test_real_asv_history(real_asv):
     assert_one_line_error(run_cli("history", "bench_toy.Ingest", "--branch", "nope", cwd=real_asv["proj"]),
                           "unknown branch")
 
+
+
+def test_gate_ignores_sub_megabyte_memory_moves():
+    # 0.07 MB -> 0.13 MB is a 1.7x "regression" of nothing; 10 MB -> 20 MB is not.
+    assert report._memory_noise("s.C.track_mem_mb", 0.07, 0.13)
+    assert not report._memory_noise("s.C.track_mem_mb", 10.0, 20.0)
+    assert report._memory_noise("s.C.peakmem_run", 100e6, 100.5e6)
+    assert not report._memory_noise("s.C.peakmem_run", 100e6, 160e6)
+    assert not report._memory_noise("s.C.time_run", 0.07, 0.13)

@@ -803,7 +803,7 @@ def render_scenario(s: dict, heading: str = "###") -> str:
     table, hidden = [], []
     for r in s["rows"]:
         if _all_na(r):
-            hidden.append(f"{r['strategy']}@{r['concurrency']}")
+            hidden.append((r["strategy"], str(r["concurrency"])))
             continue
         if r["is_baseline"]:
             sp = "baseline"
@@ -833,7 +833,11 @@ def render_scenario(s: dict, heading: str = "###") -> str:
     out = [f"{heading} {s['title']}", "",
            tabulate(table, headers=headers, tablefmt=TABLEFMT, disable_numparse=True), ""]
     if hidden:
-        out += [f"_n/a (not run at this commit or not meaningful), not shown: {', '.join(hidden)}._", ""]
+        groups: dict = {}
+        for strategy, conc in hidden:
+            groups.setdefault(strategy, []).append(conc)
+        listed = "; ".join(f"{st} at {', '.join(cs)}" for st, cs in groups.items())
+        out += [f"_n/a (not at this commit, or not meaningful), not shown: {listed}._", ""]
     best = s["best"]
     if best is not None and best["speedup"] is not None:
         out.append(
@@ -957,6 +961,17 @@ def _unroll(rf: ResultFile, benchmarks: dict | None) -> dict:
     return out
 
 
+#: Memory changes smaller than this (MB) never count as a regression or an improvement.
+MEMORY_FLOOR_MB = 1.0
+
+
+def _memory_noise(name: str, before: float, after: float) -> bool:
+    """A memory result (track_mem in MB, peakmem in bytes) that moved by less than the floor."""
+    kind = metric_kind(split_name(name)[1])
+    scale = {"memory": 1.0, "peakmem": 1e6}.get(kind)
+    return scale is not None and abs(after - before) < MEMORY_FLOOR_MB * scale
+
+
 def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmarks: dict | None,
                     allow_na: bool = False) -> dict:
     if factor < 1:
@@ -988,7 +1003,9 @@ def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmark
             cat = "not_measured"
         else:
             ratio = vh / vb if vb != 0 else (1.0 if vh == 0 else math.inf)
-            if direction is None:
+            if _memory_noise(name, vb, vh):
+                cat = "unchanged"  # a few hundred KB of RSS is noise, whatever the ratio
+            elif direction is None:
                 cat = "untracked" if (ratio > factor or ratio < 1 / factor) else "unchanged"
             else:
                 worse = ratio > factor if direction == "lower" else ratio < 1 / factor
