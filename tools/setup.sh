@@ -19,5 +19,5 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check '.[test]'
 echo "setup.sh: .venv ready ($(.venv/bin/python --version), asv $(.venv/bin/asv --version 2>&1 | awk '{print $NF}'))"
