@@ -156,21 +156,29 @@ def ingest_config(base, strategy, concurrency):
     return config
 
 
-def ingest_items(config, context=None):
-    """Run ``IngestModule(config).fetch(context)`` to the end; return the items (a list)."""
+def ingest_each(config, consume, context=None):
+    """Run ``IngestModule(config).fetch(context)`` to the end, calling ``consume(item)`` per item."""
     cls, _ = ingest_module()
     context = make_context() if context is None else context
 
-    async def collect():
-        return [item async for item in cls(config).fetch(context)]
+    async def drain():
+        async for item in cls(config).fetch(context):
+            consume(item)
 
-    return asyncio.run(collect())
+    asyncio.run(drain())
+
+
+def ingest_items(config, context=None):
+    """Run ``IngestModule(config).fetch(context)`` to the end; return the items (a list)."""
+    items = []
+    ingest_each(config, items.append, context)
+    return items
 
 
 def probe_ingest(config, what):
     """Skip (n/a) unless this commit's ingest accepts ``config`` without raising."""
     try:
-        ingest_items(config)
+        ingest_each(config, lambda item: None)
     except NotImplementedError:
         raise
     except Exception as exc:  # the commit cannot read this source at all

@@ -75,6 +75,26 @@ class Runner:
         run = _semaphore if self.strategy == "semaphore" else _queue
         return asyncio.run(run(self._in_pool(fn), units, self.concurrency))
 
+    def each(self, fn, units, consume):
+        """Call ``consume(fn(u))`` for every unit as results arrive, keeping none of them.
+
+        Pools hand results over in unit order; the asyncio designs as they complete.
+        """
+        units = list(units)
+        if self.strategy == "loop":
+            for unit in units:
+                consume(fn(unit))
+        elif self.strategy == "threads":
+            for result in self.pool.map(fn, units):
+                consume(result)
+        elif self.strategy == "processes":
+            chunk = max(1, len(units) // (4 * self.concurrency))
+            for result in self.pool.map(fn, units, chunksize=chunk):
+                consume(result)
+        else:
+            run = _semaphore if self.strategy == "semaphore" else _queue
+            asyncio.run(run(self._in_pool(fn), units, self.concurrency, consume))
+
     def amap(self, afn, units):
         """Like ``map`` for a coroutine function (network clients): loop/semaphore/queue."""
         units = list(units)
@@ -98,17 +118,20 @@ class Runner:
             self.pool = None
 
 
-async def _semaphore(afn, units, n):
+async def _semaphore(afn, units, n, consume=None):
     sem = asyncio.Semaphore(n)
 
     async def one(unit):
         async with sem:
-            return await afn(unit)
+            result = await afn(unit)
+        if consume is None:
+            return result
+        consume(result)
 
     return await asyncio.gather(*(one(u) for u in units))
 
 
-async def _queue(afn, units, n):
+async def _queue(afn, units, n, consume=None):
     queue = asyncio.Queue()
     for pair in enumerate(units):
         queue.put_nowait(pair)
@@ -120,7 +143,11 @@ async def _queue(afn, units, n):
                 i, unit = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            results[i] = await afn(unit)
+            result = await afn(unit)
+            if consume is None:
+                results[i] = result
+            else:
+                consume(result)
 
     await asyncio.gather(*(worker() for _ in range(n)))
     return results
@@ -143,38 +170,61 @@ def _sample(n, k=16):
     return sorted({0, n - 1, *range(0, n, max(1, n // k))}) if n else []
 
 
-def check_items(items, n_items, label="", exact=True):
-    """Fail unless ``items`` are exactly items 0..n-1 of the generated dataset (any order).
+class ItemCheck:
+    """Checks a stream of items as it goes by, keeping only ids and a spread sample.
 
-    Every item must be a structurally valid STAC item; with ``exact``, a spread
-    sample must equal the generated item byte for byte (after JSON decoding).
+    ``finish()`` fails unless the stream was exactly items 0..n-1 of the generated
+    dataset (any order), each a structurally valid STAC item, and (with ``exact``)
+    the sample equals the generated items after JSON decoding.  Streaming keeps the
+    measurement about ingest, not about holding every item in a list.
     """
-    where = f"{label}: " if label else ""
-    ids = [item.get("id") if isinstance(item, dict) else None for item in items]
-    expected = {datagen.item_id(i) for i in range(n_items)}
-    got = set(ids)
-    if len(ids) != n_items or got != expected:
-        lost = sorted(expected - got)
-        extra = sorted(x for x in got - expected if x is not None)
-        dups = len(ids) - len(got)
-        raise ResultMismatch(
-            f"{where}expected {n_items} items, got {len(ids)}: {len(lost)} lost {lost[:3]}, "
-            f"{len(extra)} unexpected {extra[:3]}, {dups} duplicated"
-        )
-    for item in items:
+
+    def __init__(self, n_items, label="", exact=True):
+        self.n, self.exact = n_items, exact
+        self.where = f"{label}: " if label else ""
+        self.ids = []
+        self.wanted = {datagen.item_id(i): i for i in _sample(n_items)} if exact else {}
+        self.kept = {}
+
+    def add(self, item):
+        if not isinstance(item, dict):
+            raise ResultMismatch(f"{self.where}got a {type(item).__name__}, not an item dict")
+        iid = item.get("id")
+        self.ids.append(iid)
         bad = [k for k in REQUIRED if k not in item]
-        geom = item.get("geometry")
+        geom, props = item.get("geometry"), item.get("properties")
         if (bad or item.get("type") != "Feature" or not isinstance(geom, dict)
-                or "coordinates" not in geom or not isinstance(item["properties"], dict)
-                or "datetime" not in item["properties"] or not isinstance(item["assets"], dict)):
-            raise ResultMismatch(f"{where}item {item.get('id')} is not a valid STAC item "
+                or "coordinates" not in geom or not isinstance(props, dict)
+                or "datetime" not in props or not isinstance(item.get("assets"), dict)):
+            raise ResultMismatch(f"{self.where}item {iid} is not a valid STAC item "
                                  f"(missing {bad or 'geometry/properties.datetime/assets'})")
-    if exact:
-        by_id = {item["id"]: item for item in items}
-        for i in _sample(n_items):
-            want = datagen.make_item(i)
-            if by_id[want["id"]] != want:
-                raise ResultMismatch(f"{where}item {want['id']} differs from the source")
+        if iid in self.wanted:
+            self.kept[iid] = item
+
+    def add_all(self, items):
+        for item in items:
+            self.add(item)
+
+    def finish(self):
+        expected = {datagen.item_id(i) for i in range(self.n)}
+        got = set(self.ids)
+        if len(self.ids) != self.n or got != expected:
+            lost = sorted(expected - got)
+            extra = sorted(x for x in got - expected if x is not None)
+            raise ResultMismatch(
+                f"{self.where}expected {self.n} items, got {len(self.ids)}: {len(lost)} lost {lost[:3]}, "
+                f"{len(extra)} unexpected {extra[:3]}, {len(self.ids) - len(got)} duplicated"
+            )
+        for iid, i in self.wanted.items():
+            if self.kept[iid] != datagen.make_item(i):
+                raise ResultMismatch(f"{self.where}item {iid} differs from the source")
+
+
+def check_items(items, n_items, label="", exact=True):
+    """``ItemCheck`` over an iterable of items; returns ``items``."""
+    check = ItemCheck(n_items, label, exact)
+    check.add_all(items)
+    check.finish()
     return items
 
 

@@ -1,8 +1,8 @@
 """File-mode ingest: stac-manager's IngestModule beside the Phase 2 designs and ceilings."""
 
-from . import (CONCURRENCY, N_ITEMS, datagen, import_subject, ingest_config, ingest_items,
+from . import (CONCURRENCY, N_ITEMS, datagen, import_subject, ingest_config, ingest_each,
                make_context, probe_ingest, _sources)
-from ._harness import Runner, Scenario, check_items, flatten
+from ._harness import ItemCheck, Runner, Scenario
 
 #: ``module``/``module_queue``: stac-manager itself (Phase 2 worker_strategy when accepted);
 #: ``loop`` .. ``processes``: harness prototypes (see _harness); ``ceiling_*``: upper bounds.
@@ -35,7 +35,8 @@ class _FileIngest(Scenario):
             if len(units) == 1 and concurrency > 1:
                 raise NotImplementedError(f"one {self.source} document cannot be split")
             self.runner = Runner(strategy, concurrency)
-            self.run = lambda: check_items(flatten(self.runner.map(_sources.load, units)), self.n, label)
+            self.run = lambda: self._checked(lambda check: self.runner.each(_sources.load, units, check.add_all),
+                                             label)
 
     def _module(self, roots, path, strategy, concurrency, label):
         def config(p):
@@ -47,14 +48,23 @@ class _FileIngest(Scenario):
         probe = datagen.source_path(roots[PROBE_ITEMS], self.source)
         probe_ingest(config(probe), f"a {self.source} source")
         conf, context = config(path), make_context()
-        return lambda: check_items(ingest_items(conf, context), self.n, label)
+        return lambda: self._checked(lambda check: ingest_each(conf, check.add, context), label)
+
+    def _checked(self, produce, label):
+        """One run: ``produce`` streams every item into the check, which keeps none of them."""
+        check = ItemCheck(self.n, label)
+        produce(check)
+        check.finish()
 
     def _ceiling(self, path, strategy, concurrency, label):
         if concurrency != 1:
             raise NotImplementedError("ceilings are sequential")
         units = _sources.ceiling_units(self.source, path, self.n)
         if strategy == "ceiling_parse":
-            return lambda: check_items(flatten(map(_sources.load_orjson, units)), self.n, label)
+            def produce(check):
+                for unit in units:
+                    check.add_all(_sources.load_orjson(unit))
+            return lambda: self._checked(produce, label)
         size = sum(map(_sources.read_bytes, units))
 
         def run():

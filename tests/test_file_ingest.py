@@ -30,6 +30,33 @@ def test_every_strategy_yields_the_loop_items(root, source, strategy, concurrenc
     assert items == datagen.make_items(N)  # same items, same order, byte-equal after decoding
 
 
+@pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
+                                                  ("threads", 5), ("processes", 2)])
+def test_each_streams_every_result_once(root, strategy, concurrency):
+    units = _sources.units("ndjson", datagen.source_path(root, "ndjson"), N)
+    runner = Runner(strategy, concurrency)
+    got = []
+    try:
+        assert runner.each(_sources.load, units, got.append) is None  # keeps nothing itself
+    finally:
+        runner.close()
+    assert sorted(got, key=lambda batch: batch[0]["id"]) == runner_free_batches(units)
+
+
+def runner_free_batches(units):
+    return [_sources.load(u) for u in units]
+
+
+def test_item_check_streams_and_keeps_only_the_sample():
+    items = iter(datagen.make_items(N))  # a one-shot iterator: nothing to look at twice
+    check = _harness.ItemCheck(N, "stream")
+    check.add_all(items)
+    check.finish()
+    assert set(check.kept) == {datagen.item_id(i) for i in _harness._sample(N)} and len(check.kept) < N
+    with pytest.raises(ResultMismatch, match="not an item dict"):
+        _harness.ItemCheck(N).add(["not", "a", "dict"])
+
+
 @pytest.mark.parametrize("source", list(datagen.SOURCES))
 def test_ceilings_cover_the_whole_source(root, source):
     units = _sources.ceiling_units(source, datagen.source_path(root, source), N)
@@ -197,8 +224,15 @@ def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):
     bench = file_ingest.Directory()
     roots = bench.setup_cache()
     bench.setup(roots, N, "module", 1)
-    real = benchmarks.ingest_items
-    monkeypatch.setattr(file_ingest, "ingest_items", lambda *a: real(*a)[:-1])
+    real = benchmarks.ingest_each
+
+    def lossy(config, consume, context=None):  # drops the last item it sees
+        seen = []
+        real(config, seen.append, context)
+        for item in seen[:-1]:
+            consume(item)
+
+    monkeypatch.setattr(file_ingest, "ingest_each", lossy)
     with pytest.raises(ResultMismatch, match="1 lost"):
         bench.time_run()
 
