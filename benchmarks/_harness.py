@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures as cf
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -65,15 +66,9 @@ class Runner:
     def map(self, fn, units):
         """``[fn(u) for u in units]``, in order, computed with this strategy."""
         units = list(units)
-        if self.strategy == "loop":
-            return [fn(u) for u in units]
-        if self.strategy == "threads":
-            return list(self.pool.map(fn, units))
-        if self.strategy == "processes":
-            chunk = max(1, len(units) // (4 * self.concurrency))
-            return list(self.pool.map(fn, units, chunksize=chunk))
-        run = _semaphore if self.strategy == "semaphore" else _queue
-        return asyncio.run(run(self._in_pool(fn), units, self.concurrency))
+        if self.strategy in ("semaphore", "queue"):
+            return asyncio.run(self._asyncio(fn, units))
+        return list(self._in_order(fn, units))
 
     def each(self, fn, units, consume):
         """Call ``consume(fn(u))`` for every unit as results arrive, keeping none of them.
@@ -81,19 +76,24 @@ class Runner:
         Pools hand results over in unit order; the asyncio designs as they complete.
         """
         units = list(units)
+        if self.strategy in ("semaphore", "queue"):
+            asyncio.run(self._asyncio(fn, units, consume))
+            return
+        for result in self._in_order(fn, units):
+            consume(result)
+
+    def _in_order(self, fn, units):
+        """Results of the loop and the pools, lazily, in unit order."""
         if self.strategy == "loop":
-            for unit in units:
-                consume(fn(unit))
-        elif self.strategy == "threads":
-            for result in self.pool.map(fn, units):
-                consume(result)
-        elif self.strategy == "processes":
-            chunk = max(1, len(units) // (4 * self.concurrency))
-            for result in self.pool.map(fn, units, chunksize=chunk):
-                consume(result)
-        else:
-            run = _semaphore if self.strategy == "semaphore" else _queue
-            asyncio.run(run(self._in_pool(fn), units, self.concurrency, consume))
+            return map(fn, units)
+        if self.strategy == "threads":
+            return self.pool.map(fn, units)
+        chunk = max(1, len(units) // (4 * self.concurrency))
+        return self.pool.map(fn, units, chunksize=chunk)
+
+    def _asyncio(self, fn, units, consume=None):
+        run = _semaphore if self.strategy == "semaphore" else _queue
+        return run(self._in_pool(fn), units, self.concurrency, consume)
 
     def amap(self, afn, units):
         """Like ``map`` for a coroutine function (network clients): loop/semaphore/queue."""
@@ -180,7 +180,7 @@ class ItemCheck:
     """
 
     def __init__(self, n_items, label="", exact=True):
-        self.n, self.exact = n_items, exact
+        self.n = n_items
         self.where = f"{label}: " if label else ""
         self.ids = []
         self.wanted = {datagen.item_id(i): i for i in _sample(n_items)} if exact else {}
@@ -285,9 +285,13 @@ class Scenario(abc.ABC):
         """Set ``self.run`` and ``self.n``; raise NotImplementedError for n/a."""
 
     def teardown(self, *args):
+        """Stop the strategy's pool and remove ``self.root`` (a temporary output root), if any."""
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.close()
+        root, self.root = getattr(self, "root", None), None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
     def time_run(self, *args):
         """Wall time of one complete run (result checked)."""

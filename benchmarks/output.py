@@ -36,12 +36,6 @@ class _Output(Scenario):
         self.last_wall = None
         self.root = w.make_root(type(self).__name__)
 
-    def teardown(self, *args):
-        root, self.root = getattr(self, "root", None), None
-        if root is not None:
-            w.remove(root)
-        super().teardown(*args)
-
     def _checked(self, write, check):
         """One run: ``write(directory)`` timed, then ``check(directory)``; the directory is removed."""
         def run():

@@ -119,12 +119,6 @@ class Pipeline(Scenario):
         if any(props.get(path.split(".", 1)[1]) != value for path, value in UPDATES.items()):
             raise NotImplementedError("this commit's UpdateModule does not set dotted paths")
 
-    def teardown(self, *args):
-        root, self.root = getattr(self, "root", None), None
-        if root is not None:
-            w.remove(root)
-        super().teardown(*args)
-
     # --- one run --------------------------------------------------------------------------
 
     def _run(self, n_items, inputs):
