@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 OVERLAYS = Path(__file__).with_name("standin")
-COMMITS = ["c1_no_ingest", "c2_old_context", "c3_current", "c4_phase2"]
+COMMITS = ["c1_no_ingest", "c2_old_context", "c3_current", "c4_phase2", "c5_slow"]
 
 
 def git(repo, *args):
