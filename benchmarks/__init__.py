@@ -175,11 +175,47 @@ def ingest_items(config, context=None):
     return items
 
 
+def probe(call, what):
+    """Run ``call()``; any error but a failed check means this commit cannot do ``what``: n/a.
+
+    A ``NotImplementedError`` passes through (already n/a); an ``AssertionError`` (a check of
+    the harness, e.g. ``ResultMismatch``) passes through too: a commit that runs but returns
+    the wrong items must fail, not be skipped.
+    """
+    try:
+        return call()
+    except (NotImplementedError, AssertionError):
+        raise
+    except Exception as exc:
+        raise NotImplementedError(f"this commit cannot {what}: {type(exc).__name__}: {exc}") from exc
+
+
 def probe_ingest(config, what):
     """Skip (n/a) unless this commit's ingest accepts ``config`` without raising."""
-    try:
-        ingest_each(config, lambda item: None)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # the commit cannot read this source at all
-        raise NotImplementedError(f"this commit cannot ingest {what}: {type(exc).__name__}: {exc}") from exc
+    probe(lambda: ingest_each(config, lambda item: None), f"ingest {what}")
+
+
+#: Items of the probe dataset every suite runs a commit on before timing it.
+PROBE_ITEMS = 3
+
+
+def _preload_subject():
+    """Import stac-manager's modules once, when asv imports the suite.
+
+    Under ``launch_method = forkserver`` every benchmark process is forked from the
+    process that imported the suite, so the ~0.5 s import of stac-manager (pandas,
+    pyarrow, pystac) is paid once per commit, not once per parameter combination.  A
+    commit that lacks a module, or fails to import it, is simply not preloaded: the
+    benchmarks that need it say n/a in their ``setup``.
+    """
+    for name in ("stac_manager.modules.ingest", "stac_manager.modules.output",
+                 "stac_manager.modules.update", "stac_manager.core.context", "stac_manager.context",
+                 "stac_manager.core.checkpoints", "stac_manager.core.failures"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - n/a is decided in setup, with the reason
+            pass
+
+
+if os.environ.get("STAC_BENCH_PRELOAD", "1") != "0":
+    _preload_subject()

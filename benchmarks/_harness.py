@@ -28,9 +28,11 @@ from pathlib import Path
 
 import psutil
 
-from . import datagen
+from . import datagen, strategies
 
-STRATEGIES = ("loop", "semaphore", "queue", "threads", "processes")
+#: The harness designs (rows of ``strategies.TABLE``) and the pool each one needs.
+DESIGNS = {"loop": None, "semaphore": "threads", "queue": "threads", "threads": "threads",
+           "processes": "processes"}
 #: Process pools larger than this make no sense on the machine's cores: n/a.
 MAX_PROCESSES = max(5, os.cpu_count() or 1)
 
@@ -43,17 +45,16 @@ class Runner:
     """Maps ``fn`` over units with one strategy at one concurrency level."""
 
     def __init__(self, strategy, concurrency):
-        if strategy not in STRATEGIES:
+        if strategy not in DESIGNS:
             raise ValueError(f"unknown strategy {strategy!r}")
-        if strategy == "loop" and concurrency != 1:
-            raise NotImplementedError("the loop baseline is sequential")
+        strategies.check_workers(strategy, concurrency)
         if strategy == "processes" and concurrency > MAX_PROCESSES:
             raise NotImplementedError(f"{concurrency} processes on {os.cpu_count()} cores")
         self.strategy, self.concurrency = strategy, concurrency
         self.pool = None
-        if strategy in ("threads", "semaphore", "queue"):
+        if DESIGNS[strategy] == "threads":
             self.pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="bench")
-        elif strategy == "processes":
+        elif DESIGNS[strategy] == "processes":
             # asv imports the suite from a path that is not on sys.path; spawned
             # workers unpickle benchmarks.* functions, so they need its parent.
             parent = str(Path(__file__).resolve().parents[1])
@@ -301,8 +302,9 @@ class Scenario(abc.ABC):
         """Peak RSS of the benchmark process (imports and setup included)."""
         self.run()
 
-    #: ``track_throughput`` runs once to warm up, then takes the median of this many runs.
-    throughput_runs = 3
+    #: ``track_throughput`` runs once to warm up, then takes the median of this many runs
+    #: (one: ``time_run`` already gives the statistics of repeated runs).
+    throughput_runs = 1
 
     def run_seconds(self):
         """Wall time of one run as throughput counts it (a subclass may leave out its check)."""
@@ -311,7 +313,7 @@ class Scenario(abc.ABC):
         return time.perf_counter() - start
 
     def track_throughput(self, *args):
-        """Items per second: n_items over the median of 3 warm runs."""
+        """Items per second: n_items over one warm run (after one warm-up run)."""
         self.run()
         return self.n / statistics.median(self.run_seconds() for _ in range(self.throughput_runs))
 

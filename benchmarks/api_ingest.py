@@ -1,13 +1,19 @@
-"""API-mode ingest against a real STAC API (rustac serve) on loopback, behind a latency/fault proxy."""
+"""API-mode ingest against a real STAC API (rustac serve) on loopback, behind a latency/fault proxy.
+
+``SearchModule`` / ``FaultsModule`` run stac-manager (history profile); ``Search`` / ``Faults``
+run the clients without it and the ceilings (full profile); ``Control`` is the suite's
+subject-independent noise floor (both profiles).
+"""
 
 import asyncio
 import math
 import random
 
 from . import (CONCURRENCY, LATENCY, N_ITEMS, datagen, ingest_config, ingest_items, ingest_module,
-               make_context)
+               make_context, probe, strategies)
 from . import _stacapi
 from ._harness import ResultMismatch, Scenario, _sample, check_items
+from .strategies import CEILING, HARNESS, SUBJECT
 
 try:
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -15,20 +21,16 @@ except ImportError:  # outside asv (tests, by hand)
     class SkipNotImplemented(NotImplementedError):
         pass
 
-#: ``module``: stac-manager's IngestModule in api mode (Phase 2 ``concurrency`` when declared);
-#: ``pystac_client*`` / ``aiohttp_*`` / ``rustac``: clients without stac-manager (see _stacapi);
-#: ``ceiling_fetch``: the same pages fetched raw (no parsing), ``ceiling_latency``: latency alone.
-STRATEGIES = ["module", "pystac_client", "pystac_client_threads", "aiohttp_sequential",
-              "aiohttp_offset", "aiohttp_split", "rustac", "ceiling_fetch", "ceiling_latency"]
-
-
-#: Page size: stac-manager's default ``limit``.
-LIMIT = 100
-#: Strategies that are sequential by design (concurrency 1 only).
-SEQUENTIAL = {"pystac_client", "aiohttp_sequential", "rustac"}
-#: Strategies that only make sense with several workers.
-PARALLEL = {"pystac_client_threads", "aiohttp_offset", "aiohttp_split"}
+#: At least this many pages at every scale, so that 50 workers have pages to share.
+MIN_PAGES = 50
+#: The largest page: stac-manager's default ``limit``.
+MAX_LIMIT = 100
 RETRY = _stacapi.Retry(attempts=5, backoff=0.05, max_wait=10.0)
+
+
+def page_limit(n_items):
+    """Items per page: stac-manager's default (100) unless that leaves fewer than MIN_PAGES pages."""
+    return max(1, min(MAX_LIMIT, n_items // MIN_PAGES))
 
 
 def check_api_items(items, n_items, label, base_url):
@@ -54,15 +56,14 @@ def _has_pystac_client():
     return True
 
 
-def n_pages(n_items, limit=None):
-    return max(1, math.ceil(n_items / (limit or LIMIT)))
+def n_pages(n_items):
+    return max(1, math.ceil(n_items / page_limit(n_items)))
 
 
 class _ApiIngest(Scenario):
     """Fetch every item of the collection from the API; one server + proxy per setup."""
 
-    version = "1"
-    params = [N_ITEMS, STRATEGIES, CONCURRENCY, LATENCY]
+    version = "2"
     param_names = ["n_items", "strategy", "concurrency", "latency_ms"]
     #: proxy options (fault injection) applied after the warm-up run
     faults = {}
@@ -73,7 +74,7 @@ class _ApiIngest(Scenario):
         return {n: str(datagen.ensure_dataset(n)) for n in N_ITEMS}
 
     def setup(self, roots, n_items, strategy, concurrency, latency_ms):
-        self.n, self.api = n_items, None
+        self.n, self.api, self.limit = n_items, None, page_limit(n_items)
         self.label = f"api/{strategy}/{concurrency}/{latency_ms}ms"
         self._validate(strategy, concurrency, latency_ms)
         if strategy == "ceiling_latency":
@@ -99,10 +100,7 @@ class _ApiIngest(Scenario):
             raise
 
     def _validate(self, strategy, concurrency, latency_ms):
-        if strategy in SEQUENTIAL and concurrency != 1:
-            raise NotImplementedError(f"{strategy} is sequential")
-        if strategy in PARALLEL and concurrency == 1:
-            raise NotImplementedError(f"{strategy} needs several workers (see the sequential rows)")
+        strategies.check_workers(strategy, concurrency)
         if strategy == "ceiling_latency" and not latency_ms:
             raise NotImplementedError("no latency, no latency bound")
         if strategy == "module":
@@ -127,22 +125,19 @@ class _ApiIngest(Scenario):
 
     def _client(self, strategy, concurrency):
         def run():
-            items = _stacapi.fetch_all(strategy, self.url, datagen.COLLECTION_ID, LIMIT, concurrency, RETRY)
+            items = _stacapi.fetch_all(strategy, self.url, datagen.COLLECTION_ID, self.limit, concurrency, RETRY)
             return check_api_items(items, self.n, self.label, self.url)
         run()  # warm-up: fills the proxy's response cache, checks once
         return run
 
     def _module_config(self, concurrency):
-        base = {"mode": "api", "source": self.url, "collection_id": datagen.COLLECTION_ID, "limit": LIMIT}
+        base = {"mode": "api", "source": self.url, "collection_id": datagen.COLLECTION_ID, "limit": self.limit}
         return ingest_config(base, "module", concurrency)
 
     def _module(self, concurrency):
         conf = self._module_config(concurrency)
         cls, _ = ingest_module()
-        try:
-            cls(conf)
-        except Exception as exc:  # e.g. a config whose mode cannot be "api"
-            raise NotImplementedError(f"this commit rejects an api config: {type(exc).__name__}: {exc}")
+        probe(lambda: cls(conf), "take an api config")
         context = make_context(data={"collection_id": datagen.COLLECTION_ID})
 
         def run():
@@ -162,9 +157,9 @@ class _ApiIngest(Scenario):
 
     def _ceiling_fetch(self, concurrency):
         """The pages the offset strategy needs, known in advance, fetched as bytes (no JSON decoding)."""
-        bodies = [_stacapi.search_body(datagen.COLLECTION_ID, LIMIT, skip=k * LIMIT)
+        bodies = [_stacapi.search_body(datagen.COLLECTION_ID, self.limit, skip=k * self.limit)
                   for k in range(n_pages(self.n))]
-        pages = _stacapi.aiohttp_offset(self.url, datagen.COLLECTION_ID, LIMIT, 1, RETRY)
+        pages = _stacapi.aiohttp_offset(self.url, datagen.COLLECTION_ID, self.limit, 1, RETRY)
         check_api_items(pages, self.n, self.label, self.url)
         sizes = _stacapi.raw_fetch(self.url, bodies, concurrency)  # warm-up (same bodies)
 
@@ -193,16 +188,33 @@ class _ApiIngest(Scenario):
 
 
 class Search(_ApiIngest):
-    """Fetch a whole collection through the proxy, no faults."""
+    """Fetch a whole collection through the proxy, no faults: the clients and ceilings."""
+
+    params = [N_ITEMS, strategies.names("api", HARNESS, CEILING, exclude=("ceiling_server",
+                                                                          "ceiling_server_uncached")),
+              CONCURRENCY, LATENCY]
+
+
+class SearchModule(_ApiIngest):
+    """Fetch a whole collection through the proxy, no faults: stac-manager's api mode."""
+
+    profile = "history"
+    params = [N_ITEMS, strategies.names("api", SUBJECT), CONCURRENCY, LATENCY]
+
+
+class Control(_ApiIngest):
+    """The suite's noise floor: aiohttp following next links at 0 ms, in every profile."""
+
+    profile = "history"
+    params = [N_ITEMS, ["aiohttp_sequential"], [1], [0]]
 
 
 #: The fault kinds the proxy injects (``drop`` closes the connection before any response).
 FAULTS = ["429", "500", "drop"]
 FAULT_RATE = 0.1
-FAULT_STRATEGIES = [s for s in STRATEGIES if not s.startswith("ceiling")]
 
 
-class Faults(_ApiIngest):
+class _Faults(_ApiIngest):
     """Fetch a whole collection while the proxy injects one fault kind into 10 % of requests."""
 
     # A run either returns the exact item set (the strategy retried) or gives up with an
@@ -210,7 +222,6 @@ class Faults(_ApiIngest):
     # reason in asv's log) and track_delivered records the fraction it had fetched.  A short
     # or duplicated item set without an error fails the benchmark (ResultMismatch).
 
-    params = [N_ITEMS, FAULT_STRATEGIES, [1, 10], FAULTS]
     param_names = ["n_items", "strategy", "concurrency", "fault"]
     repeat = (1, 2, 10.0)
     reseed = True
@@ -258,6 +269,19 @@ class Faults(_ApiIngest):
     track_delivered.unit = "fraction"
 
 
+class Faults(_Faults):
+    """The clients without stac-manager under faults (full profile)."""
+
+    params = [N_ITEMS, strategies.names("api", HARNESS), [1, 10], FAULTS]
+
+
+class FaultsModule(_Faults):
+    """stac-manager's api mode under faults (history profile)."""
+
+    profile = "history"
+    params = [N_ITEMS, strategies.names("api", SUBJECT), [1, 10], FAULTS]
+
+
 #: Concurrency of the capacity probe and of the fastest clients it is compared with.
 CAPACITY_CONCURRENCY = 10
 HEADROOM_CLIENTS = [("aiohttp_sequential", 1), ("aiohttp_offset", 5), ("aiohttp_offset", 10),
@@ -268,6 +292,7 @@ class ServerCapacity(_ApiIngest):
     """What rustac + the proxy deliver at 0 ms (raw pages, no parsing): the harness's own ceiling."""
 
     params = [N_ITEMS, ["ceiling_server", "ceiling_server_uncached"], [CAPACITY_CONCURRENCY], [0]]
+    param_names = ["n_items", "strategy", "concurrency", "latency_ms"]
 
     def setup(self, roots, n_items, strategy, concurrency, latency_ms):
         super().setup(roots, n_items, "ceiling_fetch", concurrency, latency_ms)
@@ -283,7 +308,7 @@ class ServerCapacity(_ApiIngest):
         fastest = 0.0
         for strategy, concurrency in HEADROOM_CLIENTS:
             def fetch(s=strategy, c=concurrency):
-                items = _stacapi.fetch_all(s, self.url, datagen.COLLECTION_ID, LIMIT, c, RETRY)
+                items = _stacapi.fetch_all(s, self.url, datagen.COLLECTION_ID, self.limit, c, RETRY)
                 check_api_items(items, self.n, f"{self.label}/{s}/{c}", self.url)
 
             if strategy.startswith("pystac_client") and not _has_pystac_client():

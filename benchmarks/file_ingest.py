@@ -1,22 +1,23 @@
-"""File-mode ingest: stac-manager's IngestModule beside the Phase 2 designs and ceilings."""
+"""File-mode ingest: stac-manager's IngestModule beside the Phase 2 designs and ceilings.
 
-from . import (CONCURRENCY, N_ITEMS, datagen, import_subject, ingest_config, ingest_each,
-               make_context, probe_ingest, _sources)
+Each source has two classes: ``<Source>Module`` runs stac-manager (``module``,
+``module_queue``: the history profile) and ``<Source>`` runs the harness designs and
+ceilings, which never import stac-manager (the full profile).  Both share parameter names,
+so the report shows them as one scenario; ``Control`` is the history profile's cheap
+subject-independent row, whose drift across commits is the noise floor.
+"""
+
+from . import (CONCURRENCY, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config, ingest_each,
+               make_context, probe_ingest, strategies, _sources)
 from ._harness import ItemCheck, Runner, Scenario
-
-#: ``module``/``module_queue``: stac-manager itself (Phase 2 worker_strategy when accepted);
-#: ``loop`` .. ``processes``: harness prototypes (see _harness); ``ceiling_*``: upper bounds.
-STRATEGIES = ["module", "module_queue", "loop", "semaphore", "queue", "threads", "processes",
-              "ceiling_read", "ceiling_parse"]
-PROBE_ITEMS = 3
+from .strategies import CEILING, HARNESS, SUBJECT
 
 
 class _FileIngest(Scenario):
     """Ingest one on-disk source; ``source`` names it (see datagen.SOURCES)."""
 
     source = None
-    version = "1"
-    params = [N_ITEMS, STRATEGIES, CONCURRENCY]
+    version = "2"
     param_names = ["n_items", "strategy", "concurrency"]
 
     def setup_cache(self):
@@ -24,11 +25,13 @@ class _FileIngest(Scenario):
 
     def setup(self, roots, n_items, strategy, concurrency):
         self.n = n_items
+        strategies.check_workers(strategy, concurrency)
         path = datagen.source_path(roots[n_items], self.source)
         label = f"{self.source}/{strategy}/{concurrency}"
-        if strategy.startswith("module"):
+        kind = strategies.kind(strategy)
+        if kind == SUBJECT:
             self.run = self._module(roots, path, strategy, concurrency, label)
-        elif strategy.startswith("ceiling"):
+        elif kind == CEILING:
             self.run = self._ceiling(path, strategy, concurrency, label)
         else:
             units = _sources.units(self.source, path, n_items)
@@ -57,8 +60,6 @@ class _FileIngest(Scenario):
         check.finish()
 
     def _ceiling(self, path, strategy, concurrency, label):
-        if concurrency != 1:
-            raise NotImplementedError("ceilings are sequential")
         units = _sources.ceiling_units(self.source, path, self.n)
         if strategy == "ceiling_parse":
             def produce(check):
@@ -73,40 +74,92 @@ class _FileIngest(Scenario):
         return run
 
 
-class Directory(_FileIngest):
+class _Module(_FileIngest):
+    """stac-manager's IngestModule on this source (history profile)."""
+
+    profile = "history"
+    params = [N_ITEMS, strategies.names("file", SUBJECT), CONCURRENCY]
+
+
+class _Harness(_FileIngest):
+    """The harness designs and ceilings on this source: no stac-manager (full profile)."""
+
+    params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONCURRENCY]
+
+
+class Directory(_Harness):
     """A directory of item JSON files."""
 
     source = "directory"
 
 
-class FeatureCollection(_FileIngest):
+class DirectoryModule(_Module):
+    """A directory of item JSON files, read by stac-manager."""
+
+    source = "directory"
+
+
+class FeatureCollection(_Harness):
     """One FeatureCollection JSON file."""
 
     source = "feature_collection"
 
 
-class Ndjson(_FileIngest):
-    """One newline-delimited JSON file (harness only: stac-manager does not read ndjson)."""
+class FeatureCollectionModule(_Module):
+    """One FeatureCollection JSON file, read by stac-manager."""
+
+    source = "feature_collection"
+
+
+class Ndjson(_Harness):
+    """One newline-delimited JSON file (stac-manager reads no ndjson at any commit so far)."""
 
     source = "ndjson"
 
 
-class Parquet(_FileIngest):
+class NdjsonModule(_Module):
+    """One newline-delimited JSON file, read by stac-manager where it can (n/a so far)."""
+
+    source = "ndjson"
+
+
+class Parquet(_Harness):
     """One Parquet file, nested columns (the layout stac-manager's OutputModule writes)."""
 
     source = "parquet"
 
 
-class CollectionRoot(_FileIngest):
+class ParquetModule(_Module):
+    """One Parquet file, nested columns, read by stac-manager."""
+
+    source = "parquet"
+
+
+class CollectionRoot(_Harness):
     """A collection root: collection.json and items/."""
 
     source = "collection"
+
+
+class CollectionRootModule(_Module):
+    """A collection root, read by stac-manager."""
+
+    source = "collection"
+
+
+class Control(_Harness):
+    """The suite's noise floor: the plain loop over the directory, in every profile."""
+
+    profile = "history"
+    source = "directory"
+    params = [N_ITEMS, ["loop"], [1]]
 
 
 class ImportBaseline:
     """Memory of importing stac-manager's ingest module alone: subtract it from peakmem_run."""
 
     version = "1"
+    profile = "history"
 
     def setup(self):
         import_subject("stac_manager.modules.ingest")

@@ -11,20 +11,21 @@ import time
 
 import orjson
 
-from . import CONCURRENCY, N_ITEMS, config_fields, datagen, import_subject, make_context
+from . import CONCURRENCY, N_ITEMS, PROBE_ITEMS, config_fields, datagen, import_subject, make_context, probe
 from . import _writers as w
-from ._harness import ResultMismatch, Runner, Scenario, _sample
+from ._harness import DESIGNS, ResultMismatch, Runner, Scenario, _sample
+from .strategies import CEILING, SUBJECT, check_workers, names
 
 #: OutputModule ``buffer_size`` values (its default is 1000).
 BUFFER_SIZES = [100, 1000, 10000]
 FSYNC = [False, True]
-PROBE_ITEMS = 3
+CEILINGS = names("output", CEILING)
 
 
 class _Output(Scenario):
     """Base: the items to write, a per-benchmark output root, the write-only throughput."""
 
-    version = "1"
+    version = "2"
     label = "output"
 
     def setup_cache(self):
@@ -90,21 +91,18 @@ class _Module(_Output):
     """stac-manager's OutputModule in one format across its buffer_size."""
 
     fmt = None
-    params = [N_ITEMS, ["module"], [1], BUFFER_SIZES]
+    profile = "history"
+    params = [N_ITEMS, names("output", SUBJECT), [1], BUFFER_SIZES]
     param_names = ["n_items", "strategy", "concurrency", "buffer_size"]
 
     def setup(self, cache, n_items, strategy, concurrency, buffer_size):
         self._begin(cache, n_items, f"module-{self.fmt}/buffer {buffer_size}")
         self.context = make_context()
         check = w.check_item_files if self.fmt == "json" else w.check_parquet_files
-        probe = datagen.make_items(PROBE_ITEMS)
+        probe_items = datagen.make_items(PROBE_ITEMS)
         directory = w.fresh_dir(self.root)
-        try:
-            run_output_module(self.fmt, directory, buffer_size, probe, self.context)
-        except NotImplementedError:
-            raise
-        except Exception as exc:
-            raise NotImplementedError(f"this commit cannot write {self.fmt}: {type(exc).__name__}: {exc}") from exc
+        probe(lambda: run_output_module(self.fmt, directory, buffer_size, probe_items, self.context),
+              f"write {self.fmt}")
         check(directory, PROBE_ITEMS, self.label + " (probe)", keys=w.SURVIVE)
         w.remove(directory)
 
@@ -131,16 +129,14 @@ class ModuleParquet(_Module):
 class ItemFiles(_Output):
     """One JSON file per item (stac-manager's format) per strategy, with and without fsync."""
 
-    params = [N_ITEMS, ["loop", "semaphore", "queue", "threads", "processes",
-                        "ceiling_serialise", "ceiling_write"], CONCURRENCY, FSYNC]
+    params = [N_ITEMS, [*DESIGNS, *CEILINGS], CONCURRENCY, FSYNC]
     param_names = ["n_items", "strategy", "concurrency", "fsync"]
 
     def setup(self, cache, n_items, strategy, concurrency, fsync):
-        if strategy.startswith("ceiling") and concurrency != 1:
-            raise NotImplementedError("ceilings are sequential")
+        check_workers(strategy, concurrency)
         if strategy == "ceiling_serialise" and fsync:
             raise NotImplementedError("serialise-only writes nothing to sync")
-        if not strategy.startswith("ceiling"):
+        if strategy in DESIGNS:
             self.runner = Runner(strategy, concurrency)  # n/a: loop above 1, too many processes
         self._begin(cache, n_items, f"item_files/{strategy}/{concurrency}/fsync={fsync}")
         check = lambda d: w.check_item_files(d, self.n, self.label)  # noqa: E731
@@ -186,8 +182,7 @@ def check_blobs(blobs, n_items, label):
 class SingleFile(_Output):
     """All items in one file: FeatureCollection, ndjson, Parquet, stac-geoparquet; with and without fsync."""
 
-    params = [N_ITEMS, ["feature_collection", "ndjson", "parquet", "geoparquet",
-                        "ceiling_serialise", "ceiling_write"], [1], FSYNC]
+    params = [N_ITEMS, [*w.SINGLE_FILE, *CEILINGS], [1], FSYNC]
     param_names = ["n_items", "strategy", "concurrency", "fsync"]
 
     def setup(self, cache, n_items, strategy, concurrency, fsync):
@@ -220,3 +215,10 @@ class SingleFile(_Output):
             if fsync:
                 w.fsync_path(d)
         self.run = self._checked(write, lambda d: check(d / name, self.n, self.label))
+
+
+class Control(ItemFiles):
+    """The suite's noise floor: the plain loop writing item files, no fsync, in every profile."""
+
+    profile = "history"
+    params = [N_ITEMS, ["loop"], [1], [False]]

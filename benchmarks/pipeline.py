@@ -15,6 +15,13 @@ Strategies:
     As ``concurrent_ingest``, but each batch is written by the same thread pool in
     OutputModule's on-disk format (relative links, indented JSON per item).
 
+``loop`` (``Control``)
+    the same work with no stac-manager at all: item files read in a loop, ``UPDATES``
+    applied by the harness, written in OutputModule's format.  The suite's noise floor.
+
+``PipelineModule`` (``module``) is in the history profile, ``Pipeline`` (the hybrid
+variants) in the full profile, ``Control`` in both.
+
 ``checkpoint=True`` gives the context a CheckpointManager (n/a where the commit
 has none with ``mark_completed``), skips items it reports completed and marks
 each item completed once output has it, as CheckpointManager documents.
@@ -28,15 +35,14 @@ excluded) are timed around each stage's calls within one run.
 import asyncio
 import time
 
-from . import (CONCURRENCY, N_ITEMS, _sources, datagen, import_subject, ingest_config, ingest_module,
-               make_context, probe_ingest, checkpoint_manager)
+from . import (CONCURRENCY, N_ITEMS, PROBE_ITEMS, _sources, datagen, import_subject, ingest_config,
+               ingest_module, make_context, probe, probe_ingest, checkpoint_manager, strategies)
 from . import _writers as w
 from ._harness import ResultMismatch, Runner, Scenario, flatten
+from .strategies import HARNESS, HYBRID, SUBJECT
 
-STRATEGIES = ["module", "concurrent_ingest", "concurrent_ingest_batched_output"]
 #: Items per ingest/output batch of the concurrent variants (OutputModule's default buffer_size).
 BATCH = 1000
-PROBE_ITEMS = 3
 #: A realistic metadata update: two fields set by dotted path (plus UpdateModule's own
 #: ``properties.updated`` timestamp where the commit stamps it).
 UPDATES = {"properties.constellation": "sentinel-2", "properties.processing:level": "L2A"}
@@ -63,11 +69,10 @@ def _modules():
     return update, output
 
 
-class Pipeline(Scenario):
+class _Pipeline(Scenario):
     """Ingest a directory, update two fields, write JSON per item: end-to-end variants."""
 
-    version = "1"
-    params = [N_ITEMS, STRATEGIES, CONCURRENCY, [False, True]]
+    version = "2"
     param_names = ["n_items", "strategy", "concurrency", "checkpoint"]
 
     def setup_cache(self):
@@ -75,34 +80,32 @@ class Pipeline(Scenario):
 
     def setup(self, roots, n_items, strategy, concurrency, checkpoint):
         self.n, self.strategy, self.checkpoint = n_items, strategy, checkpoint
+        self.kind = strategies.kind(strategy)
+        strategies.check_workers(strategy, concurrency)
         self.label = f"pipeline/{strategy}/{concurrency}/checkpoint={checkpoint}"
-        self.update_cls, self.output_cls = _modules()
-        self.ingest_cls, _ = ingest_module()
-        self._probe_update()
         source = datagen.source_path(roots[n_items], "directory")
-        probe = datagen.source_path(roots[PROBE_ITEMS], "directory")
-        if strategy == "module":
+        probe_dir = datagen.source_path(roots[PROBE_ITEMS], "directory")
+        if self.kind != HARNESS:
+            self.update_cls, self.output_cls = _modules()
+            self.ingest_cls, _ = ingest_module()
+            self._probe_update()
+        if self.kind == SUBJECT:
             def conf(path):
                 return ingest_config({"mode": "file", "source": str(path)}, "module", concurrency)
-            probe_ingest(conf(probe), "a directory")
-            inputs, probe_inputs = conf(source), conf(probe)
+            probe_ingest(conf(probe_dir), "a directory")
+            inputs, probe_inputs = conf(source), conf(probe_dir)
         else:
-            self.runner = Runner("threads", concurrency)
+            self.runner = Runner("threads" if self.kind == HYBRID else strategy, concurrency)
             inputs = _sources.units("directory", source, n_items)
-            probe_inputs = _sources.units("directory", probe, PROBE_ITEMS)
+            probe_inputs = _sources.units("directory", probe_dir, PROBE_ITEMS)
         self.root = w.make_root("Pipeline")
         try:
             if checkpoint:
                 cp = checkpoint_manager(str(w.fresh_dir(self.root)))
                 if not all(hasattr(cp, m) for m in ("mark_completed", "is_completed", "flush")):
                     raise NotImplementedError("this commit's CheckpointManager has no mark_completed")
-            try:  # the whole pipeline on the probe dataset: a commit that cannot run it is n/a
-                self._run(PROBE_ITEMS, probe_inputs)
-            except (NotImplementedError, AssertionError):
-                raise
-            except Exception as exc:
-                raise NotImplementedError(f"this commit cannot run the pipeline: "
-                                          f"{type(exc).__name__}: {exc}") from exc
+            # the whole pipeline on the probe dataset: a commit that cannot run it is n/a
+            probe(lambda: self._run(PROBE_ITEMS, probe_inputs), "run the pipeline")
         except BaseException:
             self.teardown()
             raise
@@ -130,10 +133,12 @@ class Pipeline(Scenario):
             context = make_context(checkpoints=cp)
             stages = dict.fromkeys(STAGES, 0.0)
             start = time.perf_counter()
-            if self.strategy == "module":
+            if self.kind == SUBJECT:
                 asyncio.run(self._module(inputs, out_dir, context, cp, stages))
-            else:
+            elif self.kind == HYBRID:
                 self._concurrent(inputs, out_dir, context, cp, stages)
+            else:
+                self._harness(inputs, out_dir, stages)
             self.last_wall = time.perf_counter() - start
             self.last_stages = stages
             w.check_item_files(out_dir, n_items, self.label, expect=expected_item, keys=w.SURVIVE,
@@ -226,6 +231,21 @@ class Pipeline(Scenario):
         finally:
             loop.close()
 
+    def _harness(self, units, out_dir, stages):
+        """The control: the same three stages with no stac-manager (``cp`` is never set here)."""
+        clock = time.perf_counter
+        t0 = clock()
+        items = flatten(self.runner.map(_sources.load, units))
+        t1 = clock()
+        for item in items:
+            for path, value in UPDATES.items():
+                item["properties"][path.split(".", 1)[1]] = value
+        t2 = clock()
+        self._write_batch(out_dir, items)
+        stages["ingest"] += t1 - t0
+        stages["transform"] += t2 - t1
+        stages["output"] += clock() - t2
+
     def _write_batch(self, out_dir, items):
         """OutputModule's layout and format, written concurrently by the harness pool."""
         if not items:
@@ -269,6 +289,26 @@ class Pipeline(Scenario):
         return self._share("checkpoint")
 
     track_share_checkpoint.unit = "%"
+
+
+class Pipeline(_Pipeline):
+    """The hybrid variants: harness concurrency around stac-manager's modules (full profile)."""
+
+    params = [N_ITEMS, strategies.names("pipeline", HYBRID), CONCURRENCY, [False, True]]
+
+
+class PipelineModule(_Pipeline):
+    """stac-manager end to end, as its StacManager streams it (history profile)."""
+
+    profile = "history"
+    params = [N_ITEMS, strategies.names("pipeline", SUBJECT), CONCURRENCY, [False, True]]
+
+
+class Control(_Pipeline):
+    """The suite's noise floor: the same pipeline with no stac-manager, in every profile."""
+
+    profile = "history"
+    params = [N_ITEMS, ["loop"], [1], [False]]
 
 
 async def _bundle_all(output, items, context):

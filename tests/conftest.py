@@ -14,11 +14,9 @@ import pytest
 #: What the tests and the end-to-end asv run export to the benchmarks: tiny data, two
 #: worker counts.  Set before ``benchmarks`` is imported (it reads them at import).
 E2E_ENV = {"STAC_BENCH_SCALE": "tiny", "STAC_BENCH_CONCURRENCY": "1,5", "STAC_BENCH_LATENCY": "0"}
-#: The end-to-end asv run: one measurement of every scenario on every commit, and every
-#: measurement of one scenario per suite on the newest (minutes, not tens of minutes).
-#: (asv matches --bench against "name(param, ...)", so a regex can pick parameter combinations.)
-HISTORY_BENCH = r"^(?!api_ingest\.Faults)[\w.]+\.time_run\(|ImportBaseline|track_delivered\("
-HEAD_BENCH = r"^(file_ingest\.Directory|api_ingest\.(Search|ServerCapacity)|output\.ItemFiles|pipeline\.Pipeline)\."
+#: The end-to-end run uses the README's own commands (tools/bench.py): the full profile on the
+#: newest commit, then the history profile over every commit (which must keep the full run's
+#: numbers), one measurement each (--quick).
 os.environ.update(E2E_ENV)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,16 +95,24 @@ def asv_run(tmp_path_factory, standin_repo, bench_data_dir):
             return subprocess.run([*asv, *args], cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
     run("machine", "--yes", "--machine", "e2e")
-    # forkserver: asv imports the suite once per commit instead of once per benchmark.
-    common = ["run", "--machine", "e2e", "--quick", "--show-stderr", "--launch-method", "forkserver"]
-    # History: every scenario of every suite, one measurement, on all four commits ...
-    history = run(*common, "--bench", HISTORY_BENCH, "main")
-    # ... and every measurement of one scenario per suite on the newest commit.
-    head = run(*common, "--bench", HEAD_BENCH, "main^!")
+
+    def profile(name, commits):
+        with open(log, "a") as fh:
+            fh.write(f"\n$ tools/bench.py {name} {commits}\n")
+            fh.flush()
+            return subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), name, commits,
+                                   "--config", "asv.conf.json", "--machine", "e2e", "--no-report", "--",
+                                   "--quick", "--show-stderr"],
+                                  cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+    # Every benchmark on the newest commit, then the history profile over every commit.
+    head = profile("full", "main^!")
+    head_results = read_results(work / "results", hashes[standin.COMMITS[-1]])
+    history = profile("history", "main")
     publish = run("publish")
     return {"dir": work, "results": work / "results", "html": work / "html", "hashes": hashes,
-            "returncode": max(history.returncode, head.returncode), "publish_returncode": publish.returncode, "log": log,
-            "env": env}
+            "returncode": max(history.returncode, head.returncode), "publish_returncode": publish.returncode,
+            "log": log, "env": env, "head_after_full": head_results}
 
 
 def read_results(results_dir, commit):

@@ -212,8 +212,8 @@ def test_a_client_that_gives_up_names_what_is_missing(clean, strategy, match, na
 
 @pytest.fixture(autouse=True)
 def small_pages(monkeypatch):
-    """The benchmark classes page by ``api_ingest.LIMIT``: 6 pages here, as for the clients."""
-    monkeypatch.setattr(api_ingest, "LIMIT", LIMIT)
+    """The benchmark classes page by ``api_ingest.page_limit``: 6 pages here, as for the clients."""
+    monkeypatch.setattr(api_ingest, "page_limit", lambda n_items: LIMIT)
 
 
 def roots(root):
@@ -271,22 +271,22 @@ def test_server_capacity_has_headroom(root):
 
 def test_module_strategy_on_the_standin(root, standin_at):
     standin_at("c3_current")
-    assert run_bench(api_ingest.Search, root, "module", 1, 10, measure="track_throughput") > 0
+    assert run_bench(api_ingest.SearchModule, root, "module", 1, 10, measure="track_throughput") > 0
     with pytest.raises(NotImplementedError, match="concurrency"):
-        run_bench(api_ingest.Search, root, "module", 5, 0)
+        run_bench(api_ingest.SearchModule, root, "module", 5, 0)
     standin_at("c4_phase2")
-    run_bench(api_ingest.Search, root, "module", 5, 0)
+    run_bench(api_ingest.SearchModule, root, "module", 5, 0)
     standin_at("c2_old_context")  # its api mode reads the URL as a file: never contacts the API
     with pytest.raises(NotImplementedError, match="never contacts the API"):
-        run_bench(api_ingest.Search, root, "module", 1, 0)
+        run_bench(api_ingest.SearchModule, root, "module", 1, 0)
     standin_at("c1_no_ingest")
     with pytest.raises(NotImplementedError):
-        run_bench(api_ingest.Search, root, "module", 1, 0)
+        run_bench(api_ingest.SearchModule, root, "module", 1, 0)
 
 
 def test_module_under_faults_gives_up_loudly_not_silently(root, standin_at):
     standin_at("c3_current")  # urllib, no retries: the first 500 ends the ingest
-    bench = api_ingest.Faults()
+    bench = api_ingest.FaultsModule()
     bench.setup(roots(root), N, "module", 1, "500")
     try:
         bench.api.configure(fault_rate=1.0, fault_match=r'"skip"')
@@ -295,3 +295,15 @@ def test_module_under_faults_gives_up_loudly_not_silently(root, standin_at):
         assert bench.track_delivered() == pytest.approx(LIMIT / N)
     finally:
         bench.teardown()
+
+
+def test_every_scale_has_enough_pages_for_fifty_workers(monkeypatch):
+    # Q3 (best worker count) needs at least 50 pages to share at every concurrency level.
+    monkeypatch.undo()  # the real page size, not the tests' small one
+    for n_items in (60, 1000, 10000, 123457):
+        assert api_ingest.n_pages(n_items) >= 50, n_items
+    assert api_ingest.page_limit(10000) == 100  # stac-manager's default page, where it suffices
+
+
+def test_api_control_runs_without_stac_manager(root):
+    assert run_bench(api_ingest.Control, root, "aiohttp_sequential", 1, 0, measure="track_throughput") > 0

@@ -205,7 +205,7 @@ def test_phase2_keys_only_where_declared(standin_at, tmp_path):
 ])
 def test_directory_benchmark_on_the_standin(standin_at, label, strategy, concurrency, expect):
     standin_at(label)
-    bench = file_ingest.Directory()
+    bench = file_ingest.DirectoryModule()
     roots = bench.setup_cache()
     if expect == "n/a":
         with pytest.raises(NotImplementedError):
@@ -221,7 +221,7 @@ def test_directory_benchmark_on_the_standin(standin_at, label, strategy, concurr
 
 def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):
     standin_at("c3_current")
-    bench = file_ingest.Directory()
+    bench = file_ingest.DirectoryModule()
     roots = bench.setup_cache()
     bench.setup(roots, N, "module", 1)
     real = benchmarks.ingest_each
@@ -249,3 +249,26 @@ def test_every_benchmark_class_has_an_explicit_version():
                 continue
             if any(m.startswith(("time_", "peakmem_", "track_", "mem_")) for m in dir(cls)):
                 assert "version" in vars(cls) or any("version" in vars(b) for b in cls.__mro__[1:-1]), name
+
+
+def test_subject_and_harness_rows_live_in_separate_classes():
+    # A history run (subject classes) must never record a harness row as n/a, and the
+    # reverse: each strategy lives in exactly one class per source.
+    from benchmarks import strategies
+    for harness, subject in [(file_ingest.Directory, file_ingest.DirectoryModule),
+                             (file_ingest.Parquet, file_ingest.ParquetModule)]:
+        assert set(harness.params[1]).isdisjoint(subject.params[1])
+        assert {strategies.kind(s) for s in subject.params[1]} == {strategies.SUBJECT}
+        assert {strategies.kind(s) for s in harness.params[1]} <= set(strategies.CONTROL_KINDS)
+        assert harness.param_names == subject.param_names
+        assert getattr(subject, "profile", None) == "history" and getattr(harness, "profile", None) is None
+
+
+def test_control_is_the_plain_loop(standin_at):
+    bench = file_ingest.Control()
+    roots = bench.setup_cache()
+    bench.setup(roots, N, "loop", 1)
+    try:
+        bench.time_run()
+    finally:
+        bench.teardown()

@@ -15,7 +15,8 @@ def at_commit(standin_at, tmp_path, monkeypatch):
 def _run(params, runs=1):
     from benchmarks import _writers, datagen, pipeline
     roots = {n: str(datagen.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
-    bench = pipeline.Pipeline()
+    cls = {"module": pipeline.PipelineModule, "loop": pipeline.Control}.get(params[0], pipeline.Pipeline)
+    bench = cls()
     try:
         bench.setup(roots, N, *params)
     except NotImplementedError:
@@ -50,6 +51,12 @@ def test_variants_land_exact_items(at_commit, strategy, concurrency, checkpoint)
     assert sum(shares.values()) <= 100.5
 
 
+def test_control_needs_no_stac_manager(at_commit):
+    at_commit("c1_no_ingest")  # no modules at all: the control still measures the machine
+    shares = _run(("loop", 1, False), runs=2)
+    assert shares is not None and shares["output"] > 0 and shares["checkpoint"] == 0
+
+
 def test_na_where_the_commit_lacks_it(at_commit):
     at_commit("c3_current")  # no Phase 2 ingest concurrency
     assert _run(("module", 5, False)) is None
@@ -66,7 +73,7 @@ def test_lossy_output_fails(at_commit, monkeypatch):
     import stac_manager.modules.output as sm_output
 
     roots = {n: str(datagen.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
-    bench = pipeline.Pipeline()
+    bench = pipeline.PipelineModule()
     bench.setup(roots, N, "module", 1, False)
     original = sm_output.OutputModule.bundle
 
