@@ -11,6 +11,7 @@ so a page that still needed a CDN would land on asv's error.html.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,27 @@ def test_preview_serves_on_loopback_only(crafted_html):
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url + "vendor/jquery-3.3.1/jquery.min.js", timeout=10) as resp:
             assert resp.read() == (publish.VENDOR / "jquery-3.3.1/jquery.min.js").read_bytes()
+
+
+def test_preview_cli_prints_a_loopback_url_and_serves(crafted_html, tmp_path):
+    html, _ = crafted_html
+    conf = json.loads((html.parent / "asv.conf.json").read_text())
+    conf.update(results_dir=str(html.parent / "results"), html_dir=str(tmp_path / "html"))
+    (tmp_path / "asv.conf.json").write_text(json.dumps(conf))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "publish.py"), "--config",
+                             str(tmp_path / "asv.conf.json"), "--preview", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = ""
+        while not line.startswith("Serving"):
+            line = proc.stdout.readline()
+            assert line, "publish.py --preview exited before serving"
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert 'src="vendor/jquery-3.3.1/jquery.min.js"' in resp.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_asv_dashboard_without_vendoring_fails_offline(tmp_path):
