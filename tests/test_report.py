@@ -13,7 +13,6 @@ Three sources of results:
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
@@ -32,10 +31,8 @@ CRAFTED = Path(__file__).resolve().parent / "report_fixtures" / "crafted"
 BASE = "aaaa1111" + "0" * 32
 HEAD = "bbbb2222" + "0" * 32
 
-_spec = importlib.util.spec_from_file_location("stac_bench_report", REPORT)
-report = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = report
-_spec.loader.exec_module(report)
+sys.path.insert(0, str(ROOT / "tools"))
+from reporting import analyse, errors, gate, render, results, values  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------
@@ -49,7 +46,7 @@ def run_cli(*args, cwd=None):
 
 
 def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == report.EXIT_ERROR, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == errors.EXIT_ERROR, (proc.returncode, proc.stdout, proc.stderr)
     err = proc.stderr.strip()
     assert "Traceback" not in proc.stderr
     assert len(err.splitlines()) == 1, err
@@ -137,7 +134,7 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
                 assert s["recommended"]["speedup"] >= 0.9 * s["best"]["speedup"] - 1e-9
                 assert s["recommended"]["concurrency"] <= s["best"]["concurrency"]
             if s["verdict"]:
-                assert s["verdict"] in {label for _, label in report.VERDICT_BANDS}
+                assert s["verdict"] in {label for _, label in analyse.VERDICT_BANDS}
         assert md.count("**Best Performance**") == len(rep["scenarios"])
         assert md.replace(" ", "").count(header.replace(" ", "")) == len(rep["scenarios"])
         # every table row of a scenario agrees with the raw cell status
@@ -151,10 +148,10 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
                 for (name, combo), (v, _) in raw.items():
                     if name != full:
                         continue
-                    named = {k: report.param_display(p) for k, p in zip(pn, combo)}
+                    named = {k: values.param_display(p) for k, p in zip(pn, combo)}
                     if named["strategy"] != r["strategy"]:
                         continue
-                    if "concurrency" in named and report.param_value(combo[pn.index("concurrency")]) != r["concurrency"]:
+                    if "concurrency" in named and values.param_value(combo[pn.index("concurrency")]) != r["concurrency"]:
                         continue
                     if any(named.get(k) != v2 for k, v2 in s["params"].items()):
                         continue
@@ -197,12 +194,12 @@ def row(s, strategy, conc):
 
 
 def test_parse_truncated_nan_null_and_whole_failure():
-    rf = report.parse_result_file(str(CRAFTED / "box" / "aaaa1111-existing-py3.12.json"))
+    rf = results.parse_result_file(str(CRAFTED / "box" / "aaaa1111-existing-py3.12.json"))
     # track_mem row was cut right after 'version': values must still be read
     mem = rf.rows["ingest.Dir.track_mem"]
     assert mem.version == "v-mem" and mem.values[0] == 5.0
-    assert report.cell_status(mem.values[1]) == "n/a"
-    assert report.cell_status(mem.values[7]) == "failed"
+    assert values.cell_status(mem.values[1]) == "n/a"
+    assert values.cell_status(mem.values[7]) == "failed"
     # whole-benchmark failure: result null, no params -> one failed combination
     broken = rf.rows["misc.time_broken"]
     assert broken.values == [None] and broken.combos() == [()]
@@ -212,8 +209,8 @@ def test_parse_truncated_nan_null_and_whole_failure():
 
 
 def test_report_crafted_base(crafted):
-    db = report.ResultsDB(str(crafted))
-    rep = report.build_report(db, commit="aaaa")
+    db = results.ResultsDB(str(crafted))
+    rep = analyse.build_report(db, commit="aaaa")
     assert rep["commit"] == BASE
     ing = scenario(rep, "ingest.Dir — n_items=100")
     assert ing["baseline"]["strategy"] == "module" and ing["baseline"]["concurrency"] == 1
@@ -293,7 +290,7 @@ def test_baseline_falls_back_when_module_failed(crafted):
     d["results"]["ingest.Dir.time_run"][0][0] = None  # module@1 failed
     d["results"]["ingest.Dir.track_throughput"][0][0] = None
     p.write_text(json.dumps(d))
-    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    rep = analyse.build_report(results.ResultsDB(str(crafted)), commit="aaaa")
     ing = scenario(rep, "ingest.Dir — n_items=100")
     # no module/loop/sequential: first concurrency-1 row with a number
     assert (ing["baseline"]["strategy"], ing["baseline"]["concurrency"]) == ("threads", 1)
@@ -311,12 +308,12 @@ def test_single_row_scenario_has_no_verdict(crafted):
     d = json.loads(p.read_text())
     d["results"]["output.ModuleJson.time_run"] = [[0.5, 0.25], params, "v-mj"]
     p.write_text(json.dumps(d))
-    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    rep = analyse.build_report(results.ResultsDB(str(crafted)), commit="aaaa")
     s8 = scenario(rep, "output.ModuleJson — buffer_size=8")
     assert s8["baseline"]["strategy"] == "module" and s8["best"]["speedup"] == 1.0
     assert s8["verdict"] is None and s8["recommended"] is None
     assert scenario(rep, "output.ModuleJson — buffer_size=64")["best"]["time"] == 0.25
-    md = report.render_report(rep)
+    md = render.render_report(rep)
     block = md.split("### output.ModuleJson — buffer_size=8")[1].split("###")[0]
     assert "**Best Performance**: 1 worker with 1.0x speedup (`module`)" in block
     assert "**Verdict**" not in block
@@ -324,7 +321,7 @@ def test_single_row_scenario_has_no_verdict(crafted):
 
 def test_gate_crafted(crafted):
     proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--json", "-")
-    assert proc.returncode == report.EXIT_REGRESSION, proc.stderr
+    assert proc.returncode == errors.EXIT_REGRESSION, proc.stderr
     cmp = strict_json(proc.stdout)
     by = {}
     for e in cmp["entries"]:
@@ -552,17 +549,17 @@ def test_peakmem_fallback_and_track_mem_precedence(crafted):
     d = json.loads(p.read_text())
     d["results"]["ingest.Dir.peakmem_run"] = [[123e6] * 12, meta["params"], "v-ipeak"]
     p.write_text(json.dumps(d))
-    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    rep = analyse.build_report(results.ResultsDB(str(crafted)), commit="aaaa")
     ing = scenario(rep, "ingest.Dir — n_items=100")
     assert ing["benchmarks"]["memory"] == "track_mem"
     assert row(ing, "threads", 5)["memory_mb"]["value"] == 7.5
     assert row(ing, "threads", 5)["extras"]["peakmem_run"]["value"] == 123e6
-    md = report.render_report(rep)
+    md = render.render_report(rep)
     assert "peakmem_run" not in md
     # without track_mem, peakmem (bytes) becomes the Memory (MB) column
     del d["results"]["ingest.Dir.track_mem"]
     p.write_text(json.dumps(d))
-    rep = report.build_report(report.ResultsDB(str(crafted)), commit="aaaa")
+    rep = analyse.build_report(results.ResultsDB(str(crafted)), commit="aaaa")
     ing = scenario(rep, "ingest.Dir — n_items=100")
     assert row(ing, "threads", 5)["memory_mb"]["value"] == pytest.approx(123.0)
 
@@ -741,8 +738,8 @@ def test_real_asv_history(real_asv):
 
 def test_gate_ignores_sub_megabyte_memory_moves():
     # 0.07 MB -> 0.13 MB is a 1.7x "regression" of nothing; 10 MB -> 20 MB is not.
-    assert report._memory_noise("s.C.track_mem_mb", 0.07, 0.13)
-    assert not report._memory_noise("s.C.track_mem_mb", 10.0, 20.0)
-    assert report._memory_noise("s.C.peakmem_run", 100e6, 100.5e6)
-    assert not report._memory_noise("s.C.peakmem_run", 100e6, 160e6)
-    assert not report._memory_noise("s.C.time_run", 0.07, 0.13)
+    assert gate._memory_noise("s.C.track_mem_mb", 0.07, 0.13)
+    assert not gate._memory_noise("s.C.track_mem_mb", 10.0, 20.0)
+    assert gate._memory_noise("s.C.peakmem_run", 100e6, 100.5e6)
+    assert not gate._memory_noise("s.C.peakmem_run", 100e6, 160e6)
+    assert not gate._memory_noise("s.C.time_run", 0.07, 0.13)

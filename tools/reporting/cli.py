@@ -1,0 +1,189 @@
+"""The command line: one class per subcommand (arguments + what it runs), then main().
+
+    python tools/report.py [report] [--results DIR | --config asv.conf.json]
+                           [--commit C] [--machine M] [--env E]
+                           [--output FILE.md] [--json FILE.json]
+    python tools/report.py compare BASE HEAD [--factor 1.1] [--only-changed]
+    python tools/report.py history BENCH_OR_SCENARIO [--where k=v] [--branch B]
+
+Exit codes: 0 = fine, 1 = the gate found regressions (slower, or failed /
+became n/a), 2 = bad input or usage (one-line message on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from reporting.analyse import build_report
+from reporting.config import Config, load_config
+from reporting.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
+from reporting.gate import compare_results
+from reporting.history import build_history, parse_where
+from reporting.render import render_compare, render_report, to_json
+from reporting.results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
+
+PROG = "report.py"
+
+
+def _add_common(p: argparse.ArgumentParser):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--results", metavar="DIR", help="asv results directory (default: results_dir "
+                   "of ./asv.conf.json, else .asv/results)")
+    g.add_argument("--config", metavar="ASV_CONF", help="asv.conf.json to take results_dir from")
+    p.add_argument("--machine", "-m", help="machine name (default: the only one)")
+    p.add_argument("--env", "-E", help="environment name, e.g. virtualenv-py3.12-numpy1.26.4 "
+                   "(default: the only one)")
+    p.add_argument("--repo", help="local git repository to resolve branch/tag names")
+    p.add_argument("--output", "-o", metavar="FILE.md", help="write Markdown here instead of stdout")
+    p.add_argument("--json", metavar="FILE.json", help="also write the data as JSON ('-' = stdout)")
+
+
+class Report:
+    name = "report"
+    help = "one PRD table per scenario for one commit (default)"
+
+    @staticmethod
+    def add_arguments(p):
+        p.add_argument("--commit", "-c", help="full hash, unique prefix or git name (default: newest)")
+
+    @staticmethod
+    def run(args, cfg: Config) -> tuple[int, list]:
+        db = ResultsDB(cfg.results_dir)
+        rep = build_report(db, args.machine, args.commit, args.env, cfg.repo)
+        emit(args, render_report(rep), rep)
+        return EXIT_OK, db.warnings
+
+
+class Compare:
+    name = "compare"
+    help = "gate: compare two commits or result files; exit 1 on regression"
+
+    @staticmethod
+    def add_arguments(p):
+        p.add_argument("base", help="base commit (hash / prefix / git name) or result file")
+        p.add_argument("head", help="head commit (hash / prefix / git name) or result file")
+        p.add_argument("--factor", "-f", type=float, default=1.1,
+                       help="ratio beyond which a change counts (default 1.1)")
+        p.add_argument("--only-changed", action="store_true", help="omit the unchanged table")
+        p.add_argument("--allow-na", action="store_true",
+                       help="do not fail when a result became n/a (skipped); new failures still fail")
+
+    @staticmethod
+    def side(spec: str, db_cache: dict, cfg: Config, machine, env) -> tuple[ResultFile, dict | None]:
+        """A result file path, or a commit (hash prefix / git name) in the results dir."""
+        if spec.endswith(".json") and os.path.exists(spec):
+            rf = parse_result_file(spec)
+            bench = load_benchmarks(os.path.dirname(os.path.dirname(os.path.abspath(spec))), required=False)
+            return rf, bench
+        if "db" not in db_cache:
+            db_cache["db"] = ResultsDB(cfg.results_dir, need_benchmarks=False)
+        db = db_cache["db"]
+        return db.select(db.pick_machine(machine), spec, env, cfg.repo), db.benchmarks
+
+    @staticmethod
+    def run(args, cfg: Config) -> tuple[int, list]:
+        cache: dict = {}
+        base, bench_b = Compare.side(args.base, cache, cfg, args.machine, args.env)
+        head, bench_h = Compare.side(args.head, cache, cfg, args.machine, args.env)
+        cmp = compare_results(base, head, args.factor, bench_h or bench_b, allow_na=args.allow_na)
+        emit(args, render_compare(cmp, args.only_changed), cmp)
+        return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), []
+
+
+class History:
+    name = "history"
+    help = "one benchmark or scenario over the commits with results"
+
+    @staticmethod
+    def add_arguments(p):
+        p.add_argument("target", help="benchmark (mod.Class.time_x) or scenario (mod.Class)")
+        p.add_argument("--branch", "-b", nargs="?", const="", default=None,
+                       help="only commits on this branch (needs --repo or a local repo in asv.conf.json; "
+                       "without a value: the first branch of asv.conf.json)")
+        p.add_argument("--where", "-w", action="append", metavar="PARAM=VALUE",
+                       help="keep only these parameter values (repeatable)")
+
+    @staticmethod
+    def run(args, cfg: Config) -> tuple[int, list]:
+        db = ResultsDB(cfg.results_dir)
+        branch = args.branch
+        if branch == "":
+            branch = cfg.branches[0] if cfg.branches else "main"
+        hist = build_history(db, args.target, args.machine, args.env, branch, cfg.repo,
+                             parse_where(args.where))
+        emit(args, hist["markdown"], hist)
+        return EXIT_OK, db.warnings
+
+
+COMMANDS = (Report, Compare, History)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="PRD-style Markdown reports and a regression gate from asv results.",
+        epilog="Exit codes: 0 ok, 1 regression found by compare, 2 bad input.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help)
+        _add_common(p)
+        cmd.add_arguments(p)
+        p.set_defaults(command_class=cmd)
+    return parser
+
+
+def _write(path: str, text: str):
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def emit(args, markdown: str, data: dict):
+    """Markdown to --output or stdout; JSON to --json ('-' = stdout, instead of the Markdown)."""
+    if args.output:
+        _write(args.output, markdown)
+    elif args.json != "-":
+        sys.stdout.write(markdown)
+    if args.json == "-":
+        sys.stdout.write(to_json(data))
+    elif args.json:
+        _write(args.json, to_json(data))
+
+
+def run(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in [c.name for c in COMMANDS] + ["-h", "--help"]:
+        argv = ["report"] + argv
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.config, args.results, args.repo)
+    code, warnings = args.command_class.run(args, cfg)
+    for w in warnings:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    return code
+
+
+def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except ReportError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # e.g. `report.py | head`: not an error worth a traceback
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # malformed data we did not anticipate: still one line
+        if os.environ.get("REPORT_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"{PROG}: error: unexpected input ({type(exc).__name__}: {msg}); "
+              "set REPORT_DEBUG=1 for a traceback", file=sys.stderr)
+        return EXIT_ERROR

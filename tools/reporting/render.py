@@ -1,0 +1,252 @@
+"""Markdown for the report, the gate and the history; JSON for all three."""
+
+from __future__ import annotations
+
+import json
+
+from tabulate import tabulate
+
+from reporting.analyse import DIMINISHING_RETURNS
+from reporting.gate import CATEGORIES
+from reporting.values import fmt_num, fmt_value
+
+TABLEFMT = "github"
+
+
+def table(rows, headers) -> str:
+    return tabulate(rows, headers=headers, tablefmt=TABLEFMT, disable_numparse=True)
+
+
+def to_json(data) -> str:
+    return json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"
+
+
+def _workers(n) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+def _fmt_cell_json(c: dict, fmt=fmt_num) -> str:
+    if c["status"] == "ok":
+        return fmt(c["value"])
+    return "—" if c["status"] == "missing" else c["status"]
+
+
+def _row_status(r: dict) -> str:
+    st = [r[k]["status"] for k in ("time_s", "throughput_items_s")]
+    if "failed" in st:
+        return "failed"
+    return "n/a" if "n/a" in st else "—"
+
+
+def _all_na(r: dict) -> bool:
+    cells = [r["time_s"], r["throughput_items_s"], r["memory_mb"]]
+    return all(c.get("status") == "n/a" for c in cells)
+
+
+def _scenario_headers(s: dict, has_ceiling: bool, extras: list) -> list:
+    headers = ["Strategy", "Concurrency", "Time (s)", "Throughput (items/s)", "Memory (MB)", "Speedup"]
+    if has_ceiling:
+        headers.append("% of ceiling")
+    ex_units = {}
+    for r in s["rows"]:
+        for m, c in r["extras"].items():
+            ex_units.setdefault(m, c.get("unit"))
+    for m in extras:
+        u = ex_units.get(m)
+        label = m[6:] if m.startswith("track_") else m
+        headers.append(f"{label} ({u})" if u and u != "unit" else label)
+    return headers
+
+
+def _scenario_line(r: dict, has_ceiling: bool, extras: list) -> list:
+    if r["is_baseline"]:
+        sp = "baseline"
+    elif r["speedup"] is not None:
+        sp = f"{r['speedup']:.1f}x"
+    else:
+        sp = _row_status(r)
+    line = [r["strategy"], str(r["concurrency"]), _fmt_cell_json(r["time_s"]),
+            _fmt_cell_json(r["throughput_items_s"]), _fmt_cell_json(r["memory_mb"], lambda v: f"{v:.1f}"), sp]
+    if has_ceiling:
+        if r["is_ceiling"]:
+            line.append("ceiling")
+        elif r["pct_of_ceiling"] is not None:
+            line.append(f"{r['pct_of_ceiling']:.0f}%")
+        else:
+            line.append(_row_status(r))
+    for m in extras:
+        c = r["extras"].get(m)
+        line.append(_fmt_cell_json(c) if c else "—")
+    return line
+
+
+def _hidden_note(hidden: list) -> list:
+    if not hidden:
+        return []
+    groups: dict = {}
+    for strategy, conc in hidden:
+        groups.setdefault(strategy, []).append(conc)
+    listed = "; ".join(f"{st} at {', '.join(cs)}" for st, cs in groups.items())
+    return [f"_n/a (not at this commit, or not meaningful), not shown: {listed}._", ""]
+
+
+def _best_line(best) -> str:
+    if best is not None and best["speedup"] is not None:
+        return (f"**Best Performance**: {_workers(best['concurrency'])} with {best['speedup']:.1f}x speedup "
+                f"(`{best['strategy']}`)")
+    if best is not None:
+        return (f"**Best Performance**: {_workers(best['concurrency'])} (`{best['strategy']}`); "
+                "speedup n/a (no baseline row with a number)")
+    return "**Best Performance**: n/a (no row with a number)"
+
+
+def _summary_lines(s: dict) -> list:
+    """Best performance, verdict, recommended workers, ceiling, derived-throughput note."""
+    out = [_best_line(s["best"]), ""]
+    if s["verdict"]:
+        par, seq = s["best_concurrent"], s["best_sequential"]
+        out += [f"**Verdict**: {s['verdict']} (concurrency gain {s['concurrency_gain']:.1f}x: "
+                f"`{par['strategy']}` at {par['concurrency']} vs `{seq['strategy']}` sequential)", ""]
+    rec = s["recommended"]
+    if rec is not None:
+        out += [f"**Recommended workers**: {rec['concurrency']} (`{rec['strategy']}`, "
+                f"{rec['speedup']:.1f}x; smallest concurrency within "
+                f"{DIMINISHING_RETURNS * 100:.0f}% of the best speedup)", ""]
+    ceil = s["ceiling"]
+    if ceil is not None:
+        what = (f"{fmt_num(ceil['throughput'])} items/s" if ceil["throughput"] is not None
+                else f"{fmt_num(ceil['time'])} s")
+        line = f"**Ceiling**: `{ceil['strategy']}` at {_workers(ceil['concurrency'])}, {what}"
+        if s["best_pct_of_ceiling"] is not None:
+            line += f"; the best strategy reaches {s['best_pct_of_ceiling']:.0f}% of it"
+        out += [line, ""]
+    if s["throughput_derived"]:
+        out += ["_Throughput derived as n_items / time._", ""]
+    return out
+
+
+def render_scenario(s: dict, heading: str = "###") -> str:
+    has_ceiling = any(r["is_ceiling"] for r in s["rows"])
+    extras = [m for m in s["extra_benchmarks"] if not m.startswith("peakmem_")]
+    lines, hidden = [], []
+    for r in s["rows"]:
+        if _all_na(r):
+            hidden.append((r["strategy"], str(r["concurrency"])))
+        else:
+            lines.append(_scenario_line(r, has_ceiling, extras))
+    out = [f"{heading} {s['title']}", "", table(lines, _scenario_headers(s, has_ceiling, extras)), ""]
+    return "\n".join(out + _hidden_note(hidden) + _summary_lines(s))
+
+
+def render_report(rep: dict) -> str:
+    out = [
+        f"## Benchmark report — commit `{rep['commit'][:8]}`",
+        "",
+        f"Machine `{rep['machine']}`, environment `{rep['env']}`, commit date {rep['date_utc']} UTC.",
+        "",
+        f"Verdict bands: {rep['rules']['verdict']}. Recommended workers: {rep['rules']['recommended_workers']}. "
+        "Skipped runs show as `n/a`, failed runs as `failed`.",
+        "",
+    ]
+    if not rep["scenarios"] and not rep["other_benchmarks"]:
+        out += ["_No current results for this commit (all rows stale or none recorded)._", ""]
+    for s in rep["scenarios"]:
+        out.append(render_scenario(s))
+    if rep["other_benchmarks"]:
+        rows = [[o["benchmark"], ", ".join(f"{k}={v}" for k, v in o["params"].items()) or "—",
+                 fmt_value(o["value"], o["unit"]) if o["status"] == "ok" else o["status"]]
+                for o in rep["other_benchmarks"]]
+        out += ["### Other benchmarks", "", table(rows, ["Benchmark", "Parameters", "Value"]), ""]
+    if rep["stale_ignored"]:
+        out += [f"_Ignored {len(rep['stale_ignored'])} stale result(s) whose benchmark version no longer "
+                f"matches benchmarks.json: {', '.join(rep['stale_ignored'])}._", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# Gate
+# --------------------------------------------------------------------------------------
+
+COMPARE_SECTIONS = [
+    ("regressed", "Regressions (got worse)", True),
+    ("failed", "Failed / became n/a", False),
+    ("improved", "Improvements", True),
+    ("fixed", "Now measured", False),
+    ("untracked", "Changed, direction unknown", True),
+    ("incomparable", "Not comparable (benchmark changed)", False),
+]
+
+
+def _compare_table(cmp: dict, cat: str, with_ratio: bool = True) -> str:
+    rows = []
+    for e in cmp["entries"]:
+        if e["category"] != cat:
+            continue
+        before = fmt_value(e["before"], e["unit"]) if e["before_status"] == "ok" else e["before_status"]
+        after = fmt_value(e["after"], e["unit"]) if e["after_status"] == "ok" else e["after_status"]
+        line = [f"`{e['benchmark']}`", e["params"] or "—", before, after]
+        if with_ratio:
+            line += [f"{e['ratio']:.2f}" if e["ratio"] is not None else "n/a", e["better"] or "?"]
+        rows.append(line)
+    headers = ["Benchmark", "Parameters", "Before", "After"]
+    if with_ratio:
+        headers += ["Ratio", "Better"]
+    return table(rows, headers)
+
+
+def _gate_line(cmp: dict) -> str:
+    c = cmp["counts"]
+    if not cmp["gate_failed"]:
+        return "**Gate: passed** — nothing regressed beyond the factor."
+    parts = []
+    if c["regressed"]:
+        parts.append(f"{c['regressed']} got worse")
+    if c["failed"]:
+        parts.append(f"{c['failed']} failed / became n/a")
+    return f"**Gate: FAILED** — {', '.join(parts)}."
+
+
+def _compare_header(cmp: dict) -> list:
+    f, base, head = cmp["factor"], cmp["base"], cmp["head"]
+    return [
+        f"## Benchmark comparison `{base['commit'][:8]}` → `{head['commit'][:8]}`",
+        "",
+        f"Machine `{head['machine']}`, environment `{head['env']}`"
+        + (f" (base: `{base['env']}`)" if base["env"] != head["env"] else "")
+        + f". Factor {f:g}: time / memory rising, or throughput falling, by more than "
+        f"{(f - 1) * 100:.0f}% is a regression.",
+        "",
+    ]
+
+
+def render_compare(cmp: dict, only_changed: bool = False) -> str:
+    c = cmp["counts"]
+    counts = [[label, str(c[k])] for k, label in CATEGORIES
+              if c[k] or k in ("regressed", "failed", "improved", "unchanged")]
+    out = _compare_header(cmp) + [_gate_line(cmp), "", table(counts, ["Outcome", "Count"]), ""]
+    for cat, title, with_ratio in COMPARE_SECTIONS:
+        if c[cat]:
+            out += [f"### {title}", "", _compare_table(cmp, cat, with_ratio), ""]
+    if not only_changed and c["unchanged"]:
+        out += [f"<details><summary>Unchanged ({c['unchanged']})</summary>", "",
+                _compare_table(cmp, "unchanged"), "", "</details>", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------
+
+def render_history(target: str, branch, machine: str, shown: dict, headers: list, rows: list) -> str:
+    return "\n".join([
+        f"## History of `{target}`" + (f" on `{branch}`" if branch else ""),
+        "",
+        f"Machine `{machine}`, commits ordered by commit date."
+        + (" Parameters: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + "." if shown else ""),
+        "",
+        table(rows, headers),
+    ]) + "\n"

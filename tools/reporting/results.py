@@ -1,0 +1,302 @@
+"""asv's results directory: machines, results files (schema v2), benchmarks.json, commits.
+
+Results schema v2 (asv/results.py): each ``results[name]`` is a positional row
+described by ``result_columns`` and cut after its last non-null column; the
+``result`` column is a list in the Cartesian-product order of the ``params``
+column (last parameter fastest), ``NaN`` = skipped (n/a), ``null`` = failed, a
+whole ``null`` result = every combination failed.  Parameter values are repr
+strings.
+
+Why not ``asv.results.Results.load``: it raises AttributeError / TypeError (not
+asv's UserError) on a ``results`` that is not an object, silently zips a row that
+is an object, never checks that a row holds one value per parameter combination,
+and re-reads the file, so validating what it returns would mean parsing twice.
+The reader below is the one place that turns such files into one-line errors
+naming the file.  Its JSON is plain ``json`` (``asv.util.load_json`` is the same
+``json.loads`` with a message naming the absolute path, which we would rewrite).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+
+from reporting.errors import ReportError
+from reporting.values import is_num
+
+RESULTS_SCHEMA = 2
+
+
+@dataclass
+class Row:
+    """One benchmark's results in one result file."""
+
+    name: str
+    params: list  # list of lists of repr strings
+    values: list  # one entry per combination (float, NaN or None)
+    version: str | None
+
+    def combos(self):
+        return list(itertools.product(*self.params))
+
+
+@dataclass
+class ResultFile:
+    path: str
+    machine: str
+    env_name: str
+    commit_hash: str
+    date: int | None
+    python: str | None
+    rows: dict  # name -> Row
+
+    @property
+    def short(self) -> str:
+        return self.commit_hash[:8]
+
+    @property
+    def date_str(self) -> str:
+        if not isinstance(self.date, (int, float)):
+            return "?"
+        dt = datetime.datetime.fromtimestamp(self.date / 1000, tz=datetime.timezone.utc)
+        return dt.strftime("%Y-%m-%d %H:%M")
+
+
+def load_json_file(path: str, what: str = "JSON file"):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ReportError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise ReportError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ReportError(f"corrupt {what} {path}: {exc}") from None
+
+
+def _read_results_json(path: str) -> dict:
+    d = load_json_file(path, "results file")
+    if not isinstance(d, dict):
+        raise ReportError(f"corrupt results file {path}: not a JSON object")
+    version = d.get("version")
+    if version != RESULTS_SCHEMA:
+        raise ReportError(
+            f"unsupported results file {path}: schema version {version!r} (expected 2; "
+            "run `asv update`)"
+        )
+    return d
+
+
+def _header(d: dict, path: str) -> tuple:
+    """(result_columns, results, commit_hash, env_name, machine) of a results file."""
+    try:
+        columns = d["result_columns"]
+        results = d["results"]
+        commit_hash = d["commit_hash"]
+        env_name = d["env_name"]
+        machine = (d.get("params") or {}).get("machine")
+    except KeyError as exc:
+        raise ReportError(f"corrupt results file {path}: missing key {exc}") from None
+    if not isinstance(columns, list) or not isinstance(results, dict) or not isinstance(commit_hash, str):
+        raise ReportError(f"corrupt results file {path}: unexpected structure")
+    if d.get("date") is not None and not is_num(d.get("date")):
+        raise ReportError(f"corrupt results file {path}: bad date {d.get('date')!r}")
+    if "result" not in columns:
+        raise ReportError(f"corrupt results file {path}: no 'result' column")
+    if machine is None:
+        machine = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return columns, results, commit_hash, env_name, machine
+
+
+def _parse_row(name: str, raw, columns: list, path: str) -> Row:
+    if not isinstance(raw, list):
+        raise ReportError(f"corrupt results file {path}: row {name!r} is not a list")
+    # rows are cut after their last non-null column: pad before zipping
+    cols = dict(zip(columns, list(raw) + [None] * (len(columns) - len(raw))))
+    params = cols.get("params") or []
+    if not isinstance(params, list) or not all(isinstance(p, list) for p in params):
+        raise ReportError(f"corrupt results file {path}: bad params for {name!r}")
+    n_comb = 1
+    for p in params:
+        n_comb *= len(p)
+    result = cols.get("result")
+    if result is None:
+        values = [None] * n_comb  # everything failed (e.g. build failure)
+    elif isinstance(result, list) and len(result) == n_comb:
+        values = list(result)
+    else:
+        raise ReportError(
+            f"corrupt results file {path}: {name!r} has {len(result) if isinstance(result, list) else 'no'}"
+            f" results for {n_comb} parameter combinations"
+        )
+    if any(v is not None and not isinstance(v, (int, float)) for v in values):
+        raise ReportError(f"corrupt results file {path}: non-numeric result for {name!r}")
+    return Row(name=name, params=params, values=values, version=cols.get("version"))
+
+
+def parse_result_file(path: str) -> ResultFile:
+    d = _read_results_json(path)
+    columns, results, commit_hash, env_name, machine = _header(d, path)
+    rows = {name: _parse_row(name, raw, columns, path) for name, raw in results.items()}
+    return ResultFile(path=path, machine=machine, env_name=str(env_name), commit_hash=commit_hash,
+                      date=d.get("date"), python=d.get("python"), rows=rows)
+
+
+def param_names(row: Row, benchmarks: dict) -> list:
+    names = (benchmarks.get(row.name) or {}).get("param_names") or []
+    if not isinstance(names, list) or len(names) != len(row.params) or not all(isinstance(n, str) for n in names):
+        names = [f"param{i + 1}" for i in range(len(row.params))]
+    return names
+
+
+def load_benchmarks(results_dir: str, required: bool = True) -> dict | None:
+    """benchmarks.json of a results directory: {name: metadata} (asv's Benchmarks.load
+    needs a full asv Config and an environment; only the JSON is needed here)."""
+    path = os.path.join(results_dir, "benchmarks.json")
+    if not os.path.isfile(path):
+        if required:
+            raise ReportError(
+                f"benchmarks.json missing in {results_dir} (run `asv run` or `asv run --bench just-discover`)"
+            )
+        return None
+    d = load_json_file(path, "benchmarks.json")
+    if not isinstance(d, dict):
+        raise ReportError(f"corrupt benchmarks.json {path}: not a JSON object")
+    return {k: v for k, v in d.items() if k != "version" and isinstance(v, dict)}
+
+
+class ResultsDB:
+    """The results directory: machines, their result files, benchmarks.json."""
+
+    def __init__(self, results_dir: str, need_benchmarks: bool = True):
+        self.results_dir = results_dir
+        if not os.path.isdir(results_dir):
+            raise ReportError(f"no results directory {results_dir} (run `asv run` first, or pass --results/--config)")
+        dirs = [e for e in os.listdir(results_dir) if os.path.isdir(os.path.join(results_dir, e))]
+        # a machine = a subdirectory with machine.json or result files
+        self.machines = sorted(e for e in dirs if any(f.endswith(".json") for f in self._listing(e)))
+        self.machines_with_results = [
+            m for m in self.machines if any(f.endswith(".json") and f != "machine.json" for f in self._listing(m))
+        ]
+        if not self.machines_with_results:
+            raise ReportError(f"no results in {results_dir}")
+        self.benchmarks = load_benchmarks(results_dir, required=need_benchmarks)
+        self._cache: dict = {}
+        self.warnings: list[str] = []
+
+    def _listing(self, machine: str) -> list:
+        return os.listdir(os.path.join(self.results_dir, machine))
+
+    def pick_machine(self, machine: str | None) -> str:
+        if machine is None:
+            if len(self.machines_with_results) > 1:
+                raise ReportError(
+                    f"results for several machines ({', '.join(self.machines_with_results)}): "
+                    "pick one with --machine"
+                )
+            return self.machines_with_results[0]
+        if machine not in self.machines:
+            raise ReportError(
+                f"no results for machine {machine!r} in {self.results_dir} "
+                f"(machines: {', '.join(self.machines) or 'none'})"
+            )
+        return machine
+
+    def files(self, machine: str) -> tuple[list[ResultFile], dict]:
+        """All readable result files of a machine, and {hash8: error} for corrupt ones."""
+        if machine in self._cache:
+            return self._cache[machine]
+        mdir = os.path.join(self.results_dir, machine)
+        good, bad = [], {}
+        for fn in sorted(os.listdir(mdir)):
+            if not fn.endswith(".json") or fn in ("machine.json", "benchmarks.json"):
+                continue
+            try:
+                good.append(parse_result_file(os.path.join(mdir, fn)))
+            except ReportError as exc:
+                bad[fn.split("-")[0]] = str(exc)
+        self._cache[machine] = (good, bad)
+        return good, bad
+
+    def select(self, machine: str, commit: str | None, env: str | None, repo: str | None) -> ResultFile:
+        good, bad = self.files(machine)
+        cands = [f for f in good if env is None or f.env_name == env]
+        if env is not None and not cands:
+            envs = sorted({f.env_name for f in good})
+            raise ReportError(
+                f"no results for environment {env!r} on machine {machine!r} (environments: {', '.join(envs) or 'none'})"
+            )
+        if commit is None:
+            if not cands:
+                if bad:
+                    raise ReportError(next(iter(bad.values())))
+                raise ReportError(f"no results for machine {machine!r}")
+            newest = max(cands, key=lambda f: (f.date or 0))
+            cands = [f for f in cands if f.commit_hash == newest.commit_hash]
+            for h8, msg in bad.items():
+                self.warnings.append(f"skipped {msg}")
+        else:
+            if not good and not bad:
+                raise ReportError(f"no results for machine {machine!r}")
+            full = resolve_commit(commit, {f.commit_hash for f in cands}, repo, bad,
+                                  where=f" on machine {machine!r}" + (f", environment {env!r}" if env else ""))
+            cands = [f for f in cands if f.commit_hash == full]
+        if len(cands) > 1:
+            raise ReportError(
+                f"commit {cands[0].short} has results for several environments "
+                f"({', '.join(sorted(f.env_name for f in cands))}): pick one with --env"
+            )
+        return cands[0]
+
+
+def git_rev_parse(repo: str, name: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def branch_commits(repo: str | None, branch: str) -> set:
+    if repo is None:
+        raise ReportError("--branch needs a git repository: pass --repo or --config with a local repo")
+    try:
+        out = subprocess.run(["git", "-C", repo, "rev-list", branch, "--"], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ReportError(f"cannot run git: {exc}") from None
+    if out.returncode != 0:
+        raise ReportError(f"unknown branch {branch!r} in {repo}")
+    return set(out.stdout.split())
+
+
+def resolve_commit(spec: str, hashes: set, repo: str | None, bad: dict | None = None,
+                   where: str = "") -> str:
+    """Full hash or unique prefix of a commit with results; else a git name via `repo`."""
+    spec_l = spec.lower()
+    if re.fullmatch(r"[0-9a-f]{4,40}", spec_l):
+        matches = sorted(h for h in hashes if h.lower().startswith(spec_l))
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ReportError(
+                f"commit prefix {spec!r} is ambiguous: {', '.join(m[:12] for m in matches)}"
+            )
+    if repo is not None:
+        full = git_rev_parse(repo, spec)
+        if full and full in hashes:
+            return full
+    for h8, msg in (bad or {}).items():
+        if h8.startswith(spec_l[:8]) or spec_l.startswith(h8):
+            raise ReportError(msg)
+    raise ReportError(f"no results for commit {spec!r}{where}")
