@@ -142,12 +142,15 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
             tname = s["benchmarks"].get("time")
             if not tname:
                 continue
-            full = f"{s['benchmark_class']}.{tname}"
-            pn = bench[full]["param_names"]
+            # a scenario X holds the rows of class X and of XModule (stac-manager's rows)
+            fulls = [f"{cls}.{tname}" for cls in (s["benchmark_class"], s["benchmark_class"] + "Module")
+                     if f"{cls}.{tname}" in bench]
+            assert fulls, s["title"]
             for r in s["rows"]:
                 for (name, combo), (v, _) in raw.items():
-                    if name != full:
+                    if name not in fulls:
                         continue
+                    pn = bench[name]["param_names"]
                     named = {k: values.param_display(p) for k, p in zip(pn, combo)}
                     if named["strategy"] != r["strategy"]:
                         continue
@@ -156,7 +159,7 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
                     if any(named.get(k) != v2 for k, v2 in s["params"].items()):
                         continue
                     expected = "failed" if v is None else "n/a" if (isinstance(v, float) and math.isnan(v)) else "ok"
-                    assert r["time_s"]["status"] == expected, (full, combo)
+                    assert r["time_s"]["status"] == expected, (name, combo)
                     if expected == "ok":
                         assert r["time_s"]["value"] == pytest.approx(v)
         reports.append(rep)
@@ -317,6 +320,76 @@ def test_single_row_scenario_has_no_verdict(crafted):
     block = md.split("### output.ModuleJson — buffer_size=8")[1].split("###")[0]
     assert "**Best Performance**: 1 worker with 1.0x speedup (`module`)" in block
     assert "**Verdict**" not in block
+
+
+def _add_benchmark(crafted, name, param_names, params, values, commit="aaaa1111", unit="seconds"):
+    """Add a benchmark to benchmarks.json and its row to one crafted results file."""
+    bench = json.loads((crafted / "benchmarks.json").read_text())
+    bench[name] = {"name": name, "params": params, "param_names": param_names, "unit": unit,
+                   "type": "time" if unit == "seconds" else "track", "version": f"v-{name}"}
+    (crafted / "benchmarks.json").write_text(json.dumps(bench))
+    p = next((crafted / "box").glob(f"{commit}-*.json"))
+    d = json.loads(p.read_text())
+    d["results"][name] = [values, params, f"v-{name}"]
+    p.write_text(json.dumps(d))
+
+
+def test_module_class_joins_its_harness_scenario_and_control_stands_alone(crafted):
+    # the suites' layout: stac-manager's rows in XModule, harness rows and ceilings in X,
+    # the suite's noise floor in Control
+    names = ["n_items", "strategy", "concurrency"]
+    _add_benchmark(crafted, "api.SearchModule.time_run", names,
+                   [["10"], ["'module'"], ["1", "4"]], [8.0, 2.0])
+    _add_benchmark(crafted, "api.Search.time_run", names,
+                   [["10"], ["'aiohttp_sequential'", "'aiohttp_offset'", "'ceiling_fetch'"], ["1", "4"]],
+                   [4.0, float("nan"), float("nan"), 1.0, 0.5, 0.25])
+    _add_benchmark(crafted, "api.Control.time_run", names, [["10"], ["'loop'"], ["1"]], [3.0])
+    rep = analyse.build_report(results.ResultsDB(str(crafted)), commit="aaaa")
+    titles = [s["title"] for s in rep["scenarios"]]
+    assert "api.Search — n_items=10" in titles and "api.Control — n_items=10" in titles
+    assert not any("SearchModule" in t for t in titles)
+    s = scenario(rep, "api.Search — n_items=10")
+    assert s["benchmark_class"] == "api.Search"
+    # stac-manager's rows first, harness rows, ceilings last; module@1 is the baseline
+    assert [(r["strategy"], r["concurrency"]) for r in s["rows"]] == [
+        ("module", 1), ("module", 4), ("aiohttp_sequential", 1), ("aiohttp_sequential", 4),
+        ("aiohttp_offset", 1), ("aiohttp_offset", 4), ("ceiling_fetch", 1), ("ceiling_fetch", 4)]
+    assert s["baseline"]["strategy"] == "module"
+    assert row(s, "aiohttp_offset", 4)["speedup"] == pytest.approx(8.0 / 1.0)
+    assert s["ceiling"]["strategy"] == "ceiling_fetch" and s["best"]["strategy"] == "aiohttp_offset"
+    c = scenario(rep, "api.Control — n_items=10")
+    assert [r["strategy"] for r in c["rows"]] == ["loop"] and c["baseline"]["strategy"] == "loop"
+    md = render.render_report(rep)
+    block = md.split("### api.Search — n_items=10")[1].split("###")[0]
+    assert "| module " in block and "| aiohttp_offset " in block
+    # history of the scenario (named either way) has both classes' rows
+    for target in ("api.Search", "api.SearchModule"):
+        proc = run_cli("history", target, "--results", crafted, "--json", "-")
+        assert proc.returncode == 0, proc.stderr
+        (entry,) = strict_json(proc.stdout)["rows"]
+        assert {r["strategy"] for r in entry["scenario"]["rows"]} >= {"module", "aiohttp_offset"}
+    check_report_invariants(crafted)
+
+
+def test_strategy_kinds_from_the_table_or_the_old_name_rules(monkeypatch):
+    table = analyse.load_strategy_table()
+    assert table is not None and table.__file__.endswith(os.path.join("benchmarks", "strategies.py"))
+    info = analyse.strategy_info
+    assert info("module").kind == "subject" and info("module").baseline_rank == 0
+    assert info("concurrent_ingest").kind == "hybrid"
+    assert info("pystac_client") == ("harness", True, 1)  # sequential harness: baseline after module
+    assert info("threads") == ("harness", False, None)
+    assert info("ceiling_server").kind == "ceiling"
+    # without the table: the names the report always knew
+    monkeypatch.setattr(analyse, "load_strategy_table", lambda: None)
+    assert info("module") == ("subject", False, 0) and info("module_queue").kind == "subject"
+    assert info("loop") == ("harness", True, 1) and info("sequential") == ("harness", True, 1)
+    assert info("ceiling_read").kind == "ceiling" and info("threads") == ("harness", False, None)
+    assert info("pystac_client") == ("harness", False, None)
+    assert analyse.scenario_class("file_ingest.DirectoryModule") == "file_ingest.Directory"
+    assert analyse.scenario_class("file_ingest.Control") == "file_ingest.Control"
+    assert analyse.scenario_class("output.ModuleJson") == "output.ModuleJson"
+    assert analyse.scenario_class("m.Module") == "m.Module"
 
 
 def test_gate_crafted(crafted):

@@ -8,6 +8,9 @@ strategy *name* goes through :func:`strategy_info`.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -26,7 +29,6 @@ VERDICT_BANDS = [
 ]
 # Recommended workers: smallest concurrency within this fraction of the best speedup.
 DIMINISHING_RETURNS = 0.10
-BASELINE_STRATEGIES = ("module", "loop", "sequential")
 
 RULES = {
     "verdict": "concurrency gain (best row with concurrency > 1 / best sequential row) >= 3x: "
@@ -44,24 +46,66 @@ RULES = {
 # Strategies
 # --------------------------------------------------------------------------------------
 
-StrategyInfo = namedtuple("StrategyInfo", "kind baseline_rank")
+StrategyInfo = namedtuple("StrategyInfo", "kind sequential baseline_rank")
+#: Kinds whose numbers do not depend on the stac-manager commit (the gate's controls).
+CONTROL_KINDS = ("harness", "ceiling")
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@functools.lru_cache(maxsize=None)
+def load_strategy_table():
+    """The suite's strategy table ``benchmarks/strategies.py`` (tools/.. on sys.path), or None."""
+    if not os.path.isfile(os.path.join(_ROOT, "benchmarks", "strategies.py")):
+        return None
+    if _ROOT not in sys.path:
+        sys.path.append(_ROOT)
+    try:
+        import benchmarks.strategies as table
+    except ImportError:  # another project's `benchmarks` package came first
+        return None
+    ours = os.path.dirname(os.path.abspath(table.__file__)) == os.path.join(_ROOT, "benchmarks")
+    return table if ours and isinstance(getattr(table, "BY_NAME", None), dict) else None
 
 
 def strategy_info(name: str) -> StrategyInfo:
-    """What the report needs to know about a strategy name.
+    """Everything the report asks of a strategy *name*, from the strategy table when it has it.
 
-    ``kind``: subject / hybrid / harness / ceiling.  ``baseline_rank``: preference as the
-    speedup baseline at concurrency 1 (lower first), None for "only as a last resort".
+    ``kind``: subject (stac-manager), hybrid (harness around stac-manager modules), harness
+    (no stac-manager) or ceiling (upper bound).  ``sequential``: runs at concurrency 1 only.
+    ``baseline_rank``: preference as the speedup baseline at concurrency 1 (subject first,
+    then a sequential harness), None = only as a last resort.  Without the table (or for a
+    name not in it), the rules the report always had: ``ceiling*`` is a ceiling, ``module``
+    (and ``module_*``) is stac-manager, ``loop`` and ``sequential`` are sequential harnesses.
     """
-    if name.startswith("ceiling"):
-        return StrategyInfo("ceiling", None)
-    if name in BASELINE_STRATEGIES:
-        return StrategyInfo("subject" if name == "module" else "harness", BASELINE_STRATEGIES.index(name))
-    return StrategyInfo("harness", None)
+    table = load_strategy_table()
+    entry = table.BY_NAME.get(name) if table is not None else None
+    if entry is not None:
+        kind, sequential = entry.kind, entry.workers == getattr(table, "SEQUENTIAL", "sequential")
+    elif name.startswith("ceiling"):
+        kind, sequential = "ceiling", False
+    elif name == "module" or name.startswith("module_"):
+        kind, sequential = "subject", False
+    else:
+        kind, sequential = "harness", name in ("loop", "sequential")
+    rank = 0 if kind == "subject" else 1 if (kind == "harness" and sequential) else None
+    return StrategyInfo(kind, sequential, rank)
+
+
+def strategy_kind(name: str) -> str:
+    return strategy_info(name).kind
 
 
 def is_ceiling(name: str) -> bool:
-    return strategy_info(name).kind == "ceiling"
+    return strategy_kind(name) == "ceiling"
+
+
+def scenario_class(prefix: str) -> str:
+    """The scenario a benchmark class reports under: ``mod.XModule`` (stac-manager's rows)
+    joins ``mod.X`` (the harness rows, same parameters); any other class is its own."""
+    mod, _, cls = prefix.rpartition(".")
+    if cls.endswith("Module") and len(cls) > len("Module"):
+        return f"{mod}.{cls[:-len('Module')]}" if mod else cls[:-len("Module")]
+    return prefix
 
 
 # --------------------------------------------------------------------------------------
@@ -115,7 +159,7 @@ def _other_entries(name: str, row: Row, pnames: list, unit: str) -> list:
 
 def _add_scenario_cells(scen: dict, name: str, row: Row, pnames: list):
     prefix, method = split_name(name)
-    kind = metric_kind(method)
+    prefix, kind = scenario_class(prefix), metric_kind(method)
     for combo, v in zip(row.combos(), row.values):
         named = dict(zip(pnames, combo))
         strategy = param_display(named.pop("strategy"))
@@ -166,13 +210,18 @@ def _primary_metrics(metrics: dict) -> tuple[dict, list]:
     return primary, extras
 
 
+#: Row order by kind: stac-manager (and hybrids) first, then harness designs, ceilings last.
+KIND_ORDER = {"subject": 0, "hybrid": 0, "harness": 1, "ceiling": 2}
+
+
 def _row_order(order: list) -> list:
-    """Strategies in params order, concurrency ascending, ceilings last."""
+    """Kind order, then strategies in params order, concurrency ascending."""
     strat_order = []
     for st, _ in order:
         if st not in strat_order:
             strat_order.append(st)
-    return sorted(order, key=lambda k: (is_ceiling(k[0]), strat_order.index(k[0]), sort_key_value(k[1])))
+    return sorted(order, key=lambda k: (KIND_ORDER.get(strategy_kind(k[0]), 1), strat_order.index(k[0]),
+                                        sort_key_value(k[1])))
 
 
 def _throughput_cell(primary: dict, get, time_c: Cell, n_items) -> Cell:

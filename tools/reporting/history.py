@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reporting.analyse import build_scenarios, current_rows
+from reporting.analyse import build_scenarios, current_rows, scenario_class
 from reporting.errors import ReportError
 from reporting.render import render_history
 from reporting.results import ResultsDB, branch_commits, param_names
@@ -101,7 +101,7 @@ def scenario_history(files: list, target: str, bench: dict, where: dict) -> tupl
     table, data = [], []
     for f in files:
         rows_cur, _ = current_rows(f, bench)
-        rows_cur = {n: r for n, r in rows_cur.items() if split_name(n)[0] == target}
+        rows_cur = {n: r for n, r in rows_cur.items() if scenario_class(split_name(n)[0]) == scenario_class(target)}
         for s in build_scenarios(rows_cur, bench)[0]:
             if any(str(s["params"].get(k)) != w for k, w in where.items()):
                 continue
