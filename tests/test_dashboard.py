@@ -133,12 +133,25 @@ def regressions(root):
     return rows
 
 
-def parametrized(index, *names):
-    """The first benchmark of ``index.json`` whose parameters include every one of ``names``."""
-    for name, bench in sorted(index["benchmarks"].items()):
-        if set(names) <= set(bench.get("param_names", [])):
-            return name
-    raise AssertionError(f"no benchmark with parameters {names}")
+def series_with_data(html, name):
+    """How many parameter combinations of ``name`` have a number in the published graphs."""
+    drawn = set()
+    for path in html.glob(f"graphs/**/{name}.json"):
+        if "summary" in path.parts:
+            continue
+        for _, values in json.loads(path.read_text()):
+            values = values if isinstance(values, list) else [values]
+            drawn |= {i for i, v in enumerate(values) if v is not None}
+    return len(drawn)
+
+
+def richest_graph(html, index, prefix, *params):
+    """The ``prefix`` time_run benchmark with parameters ``params`` that has the most series."""
+    names = [name for name, bench in index["benchmarks"].items()
+             if name.startswith(prefix) and name.endswith(".time_run")
+             and set(params) <= set(bench.get("param_names", []))]
+    assert names, f"no {prefix}*.time_run benchmark with parameters {params}"
+    return max(sorted(names), key=lambda name: series_with_data(html, name))
 
 
 # --- fast: the crafted results, published onto the stand-in's newest commits -------------
@@ -303,12 +316,16 @@ def test_real_dashboard_offline_shows_series_and_the_planted_regression(asv_run,
     c5 = asv_run["hashes"]["c5_slow"][:8]
     with publish.serving(e2e_html) as url:
         listed = grid_benchmarks(dom(url))
-        graph = parametrized(index, "strategy", "concurrency")
+        graph = richest_graph(e2e_html, index, "file_ingest.", "strategy", "concurrency")
         labels = graph_series(dom(f"{url}#{graph}"))
         rows = regressions(dom(url + "#/regressions"))
     assert listed == set(index["benchmarks"])
     assert any(name.startswith("file_ingest.") and ".time_run" in name for name in listed), sorted(listed)
-    assert len(labels) >= 2 and all("strategy-" in label for label in labels), (graph, labels)
-    planted = [row for row in rows if is_module_ingest(row[0]) and row[1] == c5]
-    assert planted, f"no file_ingest module regression at c5_slow ({c5}) among {rows}"
-    assert all(float(factor.rstrip("x")) > 1.2 for _, _, factor in planted), planted
+    assert series_with_data(e2e_html, graph) >= 2, graph
+    assert len(labels) >= 2, (graph, labels)
+    assert all("strategy-" in label and "concurrency-" in label for label in labels), (graph, labels)
+    # The planted ~2x: a time_run of stac-manager's file ingest steps up at c5_slow.  (A rising
+    # track_throughput is no slowdown, though asv lists it as a regression too.)
+    planted = [row for row in rows if is_module_ingest(row[0]) and ".time_run(" in row[0] and row[1] == c5]
+    assert planted, f"no file_ingest module time_run regression at c5_slow ({c5}) among {rows}"
+    assert max(float(factor.rstrip("x")) for _, _, factor in planted) >= 1.5, planted
