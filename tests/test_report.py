@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -168,12 +169,20 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
 
 
 def check_gate_self_compare(results_dir, machine=None):
-    """Comparing any result file with itself passes the gate with zero changes."""
+    """A result file against itself is refused (exit 2: nothing compared); against a copy
+    under another commit hash, the gate passes with zero changes."""
     for f in _result_files(results_dir, machine):
-        proc = run_cli("compare", f, f, "--json", "-")
-        assert proc.returncode == 0, proc.stderr
+        assert_one_line_error(run_cli("compare", f, f), "same results", "nothing was compared")
+        with tempfile.TemporaryDirectory() as tmp:
+            d = json.loads(Path(f).read_text())
+            d["commit_hash"] = "f" * 40
+            copy = Path(tmp) / f.parent.name / f"ffffffff-{f.name.split('-', 1)[1]}"
+            copy.parent.mkdir()
+            copy.write_text(json.dumps(d))
+            proc = run_cli("compare", f, copy, "--json", "-")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
         cmp = strict_json(proc.stdout)
-        assert cmp["counts"]["regressed"] == cmp["counts"]["failed"] == 0
+        assert cmp["counts"]["regressed"] == cmp["counts"]["failed"] == cmp["counts"]["removed"] == 0
         assert cmp["counts"]["improved"] == 0 and not cmp["gate_failed"]
 
 
@@ -540,12 +549,12 @@ def test_error_corrupt_json(crafted):
     assert_one_line_error(run_cli("--results", crafted, "--commit", "bbbb"), "corrupt results file", "bbbb2222")
     assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted), "corrupt")
     assert_one_line_error(run_cli("compare", crafted / "box" / "aaaa1111-existing-py3.12.json", bad), "corrupt")
-    # not asked for: the newest readable commit is used, with a warning
-    proc = run_cli("--results", crafted)
-    assert proc.returncode == 0 and "`aaaa1111`" in proc.stdout
-    assert "warning: skipped corrupt results file" in proc.stderr and "Traceback" not in proc.stderr
+    # not asked for: an unreadable file may hold the newest results, never fall back
+    # to an older commit (issue 11); a commit that is not it still reports
+    assert_one_line_error(run_cli("--results", crafted), "corrupt results file", "bbbb2222", "--commit")
+    assert run_cli("--results", crafted, "--commit", "aaaa").returncode == 0
     (crafted / "box" / "aaaa1111-existing-py3.12.json").write_text("{not json")
-    assert_one_line_error(run_cli("--results", crafted), "corrupt results file")
+    assert_one_line_error(run_cli("--results", crafted), "corrupt results file", "1 more unreadable")
 
 
 def test_error_corrupt_benchmarks_json_and_config(crafted, tmp_path):
@@ -639,11 +648,120 @@ def test_peakmem_fallback_and_track_mem_precedence(crafted):
 
 def test_error_bad_factor_and_where(crafted):
     assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "0.5"), "--factor")
+    # NaN compares false with everything: it used to pass a 3x regression with exit 0
+    for bad in ("nan", "NaN", "inf", "-inf", "1e400", "1", "1.0", "0", "-2", "abc", ""):
+        assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted, f"--factor={bad}"),
+                              "--factor must be a finite number > 1", repr(bad) if bad in ("abc", "") else "got")
+    assert run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "1.01").returncode == 1
+    # usage errors are bad input too: one line, exit 2
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "-inf"), "--factor")
+    assert_one_line_error(run_cli("compare", "aaaa", "--results", crafted), "required")
     assert_one_line_error(run_cli("history", "ingest.Dir.time_run", "--results", crafted, "-w", "x"), "--where")
     assert_one_line_error(run_cli("history", "ingest.Dir.time_run", "--results", crafted, "-w", "strategy=zzz"),
                           "--where")
     assert_one_line_error(run_cli("history", "ingest.Dir", "--results", crafted, "--branch", "main"), "--branch")
 
+
+
+# ---- issue 11: no lie gets through the gate or the report -----------------------------
+
+def _passing_head(crafted):
+    """Make the crafted head pass against the base under --allow-na (track_mem n/a only)."""
+    p = crafted / "box" / "bbbb2222-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    r = d["results"]
+    r["ingest.Dir.time_run"][0][4], r["ingest.Dir.track_throughput"][0][4] = 2.6, 38.5
+    r["ingest.Dir.time_run"][0][6], r["ingest.Dir.track_throughput"][0][6] = 11.0, 9.1
+    r["misc.time_import"][0][0] = 0.5
+    p.write_text(json.dumps(d))
+    return p, d
+
+
+def test_gate_fails_when_head_lost_benchmarks(crafted):
+    p, d = _passing_head(crafted)
+    assert run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na").returncode == 0
+    del d["results"]["ingest.Dir.track_share_ingest"]
+    p.write_text(json.dumps(d))
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na")
+    assert proc.returncode == 1, proc.stdout
+    assert "**Gate: FAILED** — 12 removed" in proc.stdout and "| Removed " in proc.stdout
+    assert "### Removed (in the base, missing from the head)" in proc.stdout
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na", "--allow-removed", "--json", "-")
+    assert proc.returncode == 0, proc.stdout
+    cmp = strict_json(proc.stdout)
+    assert cmp["counts"]["removed"] == 12 and not cmp["gate_failed"] and cmp["allow_removed"]
+    md = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na", "--allow-removed").stdout
+    assert "**Gate: passed** — nothing regressed beyond the factor; 12 removed (allowed by --allow-removed)." in md
+    # a head with no results at all
+    d["results"] = {}
+    p.write_text(json.dumps(d))
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--allow-na", "--json", "-")
+    assert proc.returncode == 1 and strict_json(proc.stdout)["counts"]["removed"] == 83
+
+
+@pytest.mark.parametrize("damage", ["truncated", "schema-1", "schema-3"])
+def test_unreadable_newest_file_is_an_error_not_a_fallback(crafted, damage):
+    p = crafted / "box" / "bbbb2222-existing-py3.12.json"
+    if damage == "truncated":
+        p.write_text(p.read_text()[:700])
+    else:
+        d = json.loads(p.read_text())
+        d["version"] = int(damage[-1])
+        p.write_text(json.dumps(d))
+    what = "corrupt results file" if damage == "truncated" else f"schema version {damage[-1]}"
+    assert_one_line_error(run_cli("--results", crafted), what, str(p))
+    assert_one_line_error(run_cli("history", "ingest.Dir", "--results", crafted), what, str(p))
+    assert_one_line_error(run_cli("history", "ingest.Dir.time_run", "--results", crafted), what, str(p))
+    # another environment's unreadable file does not concern --env existing-py3.12
+    other = crafted / "box" / "cccc3333-conda-py3.11.json"
+    p.rename(other)
+    assert run_cli("--results", crafted, "--env", "existing-py3.12").returncode == 0
+    assert_one_line_error(run_cli("--results", crafted, "--env", "conda-py3.11"), str(other))
+
+
+def test_prefix_matching_a_corrupt_file_names_it(crafted):
+    good = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    corrupt = crafted / "box" / "aaaa1112-existing-py3.12.json"
+    corrupt.write_text(good.read_text()[:300])
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa"), str(corrupt), "'aaaa'")
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted), str(corrupt))
+    assert run_cli("--results", crafted, "--commit", "aaaa1111").returncode == 0
+    # the same commit in another environment, unreadable
+    corrupt.rename(crafted / "box" / "aaaa1111-conda-py3.11.json")
+    assert_one_line_error(run_cli("--results", crafted, "--commit", "aaaa1111"), "aaaa1111-conda-py3.11.json")
+    assert run_cli("--results", crafted, "--commit", "aaaa1111", "--env", "existing-py3.12").returncode == 0
+
+
+@pytest.mark.parametrize("bench, index, value, shown", [
+    ("ingest.Dir.time_run", 0, math.inf, "inf"),
+    ("ingest.Dir.time_run", 3, -1.5, "-1.5"),
+    ("ingest.Dir.time_run", 4, 0.0, "0.0"),
+    ("ingest.Dir.track_throughput", 0, -math.inf, "-inf"),
+    ("ingest.Dir.track_throughput", 4, -2.0, "-2.0"),
+    ("ingest.Dir.track_mem", 0, -1.0, "-1.0"),
+    ("pipeline.Run.peakmem_run", 0, math.inf, "inf"),
+    ("misc.track_count", 0, math.inf, "inf"),
+])
+def test_impossible_values_are_named(crafted, bench, index, value, shown):
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    d = json.loads(p.read_text())
+    d["results"][bench][0][index] = value
+    p.write_text(json.dumps(d))  # json writes Infinity / -Infinity, as asv would read them
+    for args in (("--results", crafted, "--commit", "aaaa"), ("compare", "aaaa", "bbbb", "--results", crafted),
+                 ("compare", p, crafted / "box" / "bbbb2222-existing-py3.12.json"),
+                 ("history", "ingest.Dir", "--results", crafted)):
+        assert_one_line_error(run_cli(*args), "bad value", bench, f"= {shown} ", str(p))
+
+
+def test_compare_refuses_the_same_results_twice(crafted):
+    a = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    for args in (("aaaa", "aaaa1111"), (a, a), (a, "aaaa")):
+        assert_one_line_error(run_cli("compare", *args, "--results", crafted), "same results", "nothing was compared")
+    copy = crafted / "copy.json"
+    shutil.copy(a, copy)  # another path, same machine / commit / environment
+    assert_one_line_error(run_cli("compare", a, copy), "same results")
+    assert "2 bad input, including base and head being the same results" in \
+        run_cli("compare", "--help").stdout.replace("\n", " ").replace("  ", " ")
 
 # --------------------------------------------------------------------------------------
 # A real asv run

@@ -19,12 +19,19 @@ import sys
 from reporting.analyse import build_report
 from reporting.config import Config, load_config
 from reporting.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
-from reporting.gate import compare_results
+from reporting.gate import check_factor, compare_results
 from reporting.history import build_history, parse_where
 from reporting.render import render_compare, render_report, to_json
 from reporting.results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
 
 PROG = "report.py"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input too: one line (``report.py: error: ...``), exit 2."""
+
+    def error(self, message):
+        raise ReportError(f"{message} (see {self.prog} --help)")
 
 
 def _add_common(p: argparse.ArgumentParser):
@@ -56,19 +63,32 @@ class Report:
         return EXIT_OK, db.warnings
 
 
+def parse_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReportError(f"--factor must be a finite number > 1 (got {text!r})") from None
+    return check_factor(value)
+
+
 class Compare:
     name = "compare"
     help = "gate: compare two commits or result files; exit 1 on regression"
+    epilog = ("Exit codes: 0 the gate passed; 1 something regressed, failed, became n/a or was removed; "
+              "2 bad input, including base and head being the same results (nothing to compare).")
 
     @staticmethod
     def add_arguments(p):
         p.add_argument("base", help="base commit (hash / prefix / git name) or result file")
         p.add_argument("head", help="head commit (hash / prefix / git name) or result file")
-        p.add_argument("--factor", "-f", type=float, default=1.1,
-                       help="ratio beyond which a change counts (default 1.1)")
+        p.add_argument("--factor", "-f", default="1.1",
+                       help="ratio beyond which a change counts: a finite number > 1 (default 1.1)")
         p.add_argument("--only-changed", action="store_true", help="omit the unchanged table")
         p.add_argument("--allow-na", action="store_true",
                        help="do not fail when a result became n/a (skipped); new failures still fail")
+        p.add_argument("--allow-removed", action="store_true",
+                       help="do not fail when a benchmark (or parameter combination) of the base is "
+                       "missing from the head")
 
     @staticmethod
     def side(spec: str, db_cache: dict, cfg: Config, machine, env) -> tuple[ResultFile, dict | None]:
@@ -87,7 +107,8 @@ class Compare:
         cache: dict = {}
         base, bench_b = Compare.side(args.base, cache, cfg, args.machine, args.env)
         head, bench_h = Compare.side(args.head, cache, cfg, args.machine, args.env)
-        cmp = compare_results(base, head, args.factor, bench_h or bench_b, allow_na=args.allow_na)
+        cmp = compare_results(base, head, parse_factor(args.factor), bench_h or bench_b,
+                              allow_na=args.allow_na, allow_removed=args.allow_removed)
         emit(args, render_compare(cmp, args.only_changed), cmp)
         return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), []
 
@@ -121,14 +142,14 @@ COMMANDS = (Report, Compare, History)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="PRD-style Markdown reports and a regression gate from asv results.",
-        epilog="Exit codes: 0 ok, 1 regression found by compare, 2 bad input.",
+        epilog="Exit codes: 0 ok, 1 regression found by compare, 2 bad input (one line on stderr).",
     )
     sub = parser.add_subparsers(dest="command")
     for cmd in COMMANDS:
-        p = sub.add_parser(cmd.name, help=cmd.help)
+        p = sub.add_parser(cmd.name, help=cmd.help, epilog=getattr(cmd, "epilog", None))
         _add_common(p)
         cmd.add_arguments(p)
         p.set_defaults(command_class=cmd)

@@ -4,6 +4,7 @@ parameter by parameter, each pair put in one category."""
 from __future__ import annotations
 
 import math
+import os
 
 from reporting.errors import ReportError
 from reporting.results import ResultFile, param_names
@@ -94,10 +95,27 @@ def _side_json(rf: ResultFile) -> dict:
     return {"commit": rf.commit_hash, "env": rf.env_name, "machine": rf.machine, "file": rf.path}
 
 
+def check_factor(factor) -> float:
+    """The factor must be a finite number > 1 (NaN would compare false and pass anything)."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) \
+            or factor <= 1:
+        raise ReportError(f"--factor must be a finite number > 1 (got {factor!r})")
+    return float(factor)
+
+
+def same_results(base: ResultFile, head: ResultFile) -> bool:
+    """One results file twice, or two specs that resolved to the same commit and environment."""
+    if os.path.realpath(base.path) == os.path.realpath(head.path):
+        return True
+    return (base.machine, base.commit_hash, base.env_name) == (head.machine, head.commit_hash, head.env_name)
+
+
 def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmarks: dict | None,
-                    allow_na: bool = False) -> dict:
-    if factor < 1:
-        raise ReportError(f"--factor must be >= 1 (got {factor})")
+                    allow_na: bool = False, allow_removed: bool = False) -> dict:
+    factor = check_factor(factor)
+    if same_results(base, head):
+        raise ReportError(f"base and head are the same results ({head.path}, commit {head.short}, "
+                          f"environment {head.env_name}): nothing was compared")
     b, h = _unroll(base, benchmarks), _unroll(head, benchmarks)
     entries = []
     for key in sorted(set(b) | set(h), key=lambda k: (k[0], k[1])):
@@ -111,5 +129,6 @@ def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmark
         "factor": factor,
         "counts": counts,
         "entries": entries,
-        "gate_failed": counts["regressed"] > 0 or counts["failed"] > 0,
+        "allow_removed": allow_removed,
+        "gate_failed": counts["regressed"] > 0 or counts["failed"] > 0 or (counts["removed"] > 0 and not allow_removed),
     }

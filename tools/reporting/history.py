@@ -5,7 +5,7 @@ from __future__ import annotations
 from reporting.analyse import build_scenarios, current_rows, scenario_class
 from reporting.errors import ReportError
 from reporting.render import render_history
-from reporting.results import ResultsDB, branch_commits, param_names
+from reporting.results import ResultsDB, branch_commits, param_names, refuse_unreadable
 from reporting.values import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
 
 SCENARIO_HEADERS = ["Commit", "Date (UTC)", "Scenario", "Best", "Speedup", "Throughput (items/s)",
@@ -29,8 +29,7 @@ def _label(c) -> str:
 def history_files(db: ResultsDB, machine: str, env=None, branch=None, repo=None) -> list:
     """The machine's result files of one environment (and branch), oldest first."""
     files, bad = db.files(machine)
-    for msg in bad.values():
-        db.warnings.append(f"skipped {msg}")
+    bad = [b for b in bad if b.matches_env(env)]
     if env is not None:
         files = [f for f in files if f.env_name == env]
     else:
@@ -40,6 +39,9 @@ def history_files(db: ResultsDB, machine: str, env=None, branch=None, repo=None)
     if branch is not None:
         on = branch_commits(repo, branch)
         files = [f for f in files if f.commit_hash in on]
+        bad = [b for b in bad if any(c.startswith(b.hash8) for c in on)]
+    # a history with a commit silently missing would lie: an unreadable file is an error
+    refuse_unreadable(bad, "history reads every commit: fix or remove it")
     if not files:
         raise ReportError(f"no results for machine {machine!r}" + (f" on branch {branch!r}" if branch else ""))
     return sorted(files, key=lambda f: (f.date or 0, f.commit_hash))

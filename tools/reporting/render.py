@@ -174,6 +174,7 @@ def render_report(rep: dict) -> str:
 COMPARE_SECTIONS = [
     ("regressed", "Regressions (got worse)", True),
     ("failed", "Failed / became n/a", False),
+    ("removed", "Removed (in the base, missing from the head)", False),
     ("improved", "Improvements", True),
     ("fixed", "Now measured", False),
     ("untracked", "Changed, direction unknown", True),
@@ -200,13 +201,17 @@ def _compare_table(cmp: dict, cat: str, with_ratio: bool = True) -> str:
 
 def _gate_line(cmp: dict) -> str:
     c = cmp["counts"]
+    allowed = c["removed"] and cmp.get("allow_removed")
     if not cmp["gate_failed"]:
-        return "**Gate: passed** — nothing regressed beyond the factor."
+        note = f"; {c['removed']} removed (allowed by --allow-removed)" if allowed else ""
+        return f"**Gate: passed** — nothing regressed beyond the factor{note}."
     parts = []
     if c["regressed"]:
         parts.append(f"{c['regressed']} got worse")
     if c["failed"]:
         parts.append(f"{c['failed']} failed / became n/a")
+    if c["removed"] and not allowed:
+        parts.append(f"{c['removed']} removed (in the base, missing from the head; --allow-removed if expected)")
     return f"**Gate: FAILED** — {', '.join(parts)}."
 
 

@@ -21,13 +21,16 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
 from dataclasses import dataclass
 
+from asv.results import get_filename as asv_get_filename
+
 from reporting.errors import ReportError
-from reporting.values import is_num
+from reporting.values import is_num, metric_kind, param_display, split_name
 
 RESULTS_SCHEMA = 2
 
@@ -138,7 +141,28 @@ def _parse_row(name: str, raw, columns: list, path: str) -> Row:
         )
     if any(v is not None and not isinstance(v, (int, float)) for v in values):
         raise ReportError(f"corrupt results file {path}: non-numeric result for {name!r}")
-    return Row(name=name, params=params, values=values, version=cols.get("version"))
+    row = Row(name=name, params=params, values=values, version=cols.get("version"))
+    _check_values(row, path)
+    return row
+
+
+#: What a measured value must be, by metric kind (values.metric_kind); NaN is n/a and
+#: null is failed, both fine.  Any other kind (track_*) only has to be finite.
+VALID_VALUES = {
+    "time": (lambda v: v > 0, "a time must be a finite number > 0"),
+    "throughput": (lambda v: v >= 0, "a throughput must be a finite number >= 0"),
+    "memory": (lambda v: v >= 0, "a memory size must be a finite number >= 0"),
+    "peakmem": (lambda v: v >= 0, "a memory size must be a finite number >= 0"),
+}
+
+
+def _check_values(row: Row, path: str):
+    """Infinity anywhere, or a time <= 0, a negative throughput / memory: bad input, named."""
+    check, rule = VALID_VALUES.get(metric_kind(split_name(row.name)[1]), (lambda v: True, "a result must be finite"))
+    for combo, v in zip(row.combos(), row.values):
+        if is_num(v) and not (math.isfinite(v) and check(v)):
+            where = f"({', '.join(param_display(p) for p in combo)})" if combo else ""
+            raise ReportError(f"bad value in results file {path}: {row.name}{where} = {v!r} ({rule})")
 
 
 def parse_result_file(path: str) -> ResultFile:
@@ -209,39 +233,39 @@ class ResultsDB:
             )
         return machine
 
-    def files(self, machine: str) -> tuple[list[ResultFile], dict]:
-        """All readable result files of a machine, and {hash8: error} for corrupt ones."""
+    def files(self, machine: str) -> tuple[list[ResultFile], list[BadFile]]:
+        """All readable result files of a machine, and the unreadable ones."""
         if machine in self._cache:
             return self._cache[machine]
         mdir = os.path.join(self.results_dir, machine)
-        good, bad = [], {}
+        good, bad = [], []
         for fn in sorted(os.listdir(mdir)):
             if not fn.endswith(".json") or fn in ("machine.json", "benchmarks.json"):
                 continue
             try:
                 good.append(parse_result_file(os.path.join(mdir, fn)))
             except ReportError as exc:
-                bad[fn.split("-")[0]] = str(exc)
+                bad.append(BadFile.of(os.path.join(mdir, fn), str(exc)))
         self._cache[machine] = (good, bad)
         return good, bad
 
     def select(self, machine: str, commit: str | None, env: str | None, repo: str | None) -> ResultFile:
         good, bad = self.files(machine)
+        bad = [b for b in bad if b.matches_env(env)]
         cands = [f for f in good if env is None or f.env_name == env]
-        if env is not None and not cands:
+        if commit is None:
+            # an unreadable file may well be the newest: never fall back to an older commit
+            refuse_unreadable(bad, "it may hold the newest results: fix or remove it, or pick one with --commit")
+        if env is not None and not cands and not bad:
             envs = sorted({f.env_name for f in good})
             raise ReportError(
                 f"no results for environment {env!r} on machine {machine!r} (environments: {', '.join(envs) or 'none'})"
             )
         if commit is None:
             if not cands:
-                if bad:
-                    raise ReportError(next(iter(bad.values())))
                 raise ReportError(f"no results for machine {machine!r}")
             newest = max(cands, key=lambda f: (f.date or 0))
             cands = [f for f in cands if f.commit_hash == newest.commit_hash]
-            for h8, msg in bad.items():
-                self.warnings.append(f"skipped {msg}")
         else:
             if not good and not bad:
                 raise ReportError(f"no results for machine {machine!r}")
@@ -254,6 +278,42 @@ class ResultsDB:
                 f"({', '.join(sorted(f.env_name for f in cands))}): pick one with --env"
             )
         return cands[0]
+
+
+@dataclass
+class BadFile:
+    """A results file that could not be read (asv names them <hash8>-<env>.json)."""
+
+    path: str
+    hash8: str
+    env_part: str
+    error: str
+
+    @classmethod
+    def of(cls, path: str, error: str) -> "BadFile":
+        stem = os.path.basename(path)[:-len(".json")]
+        hash8, _, env_part = stem.partition("-")
+        return cls(path=path, hash8=hash8.lower(), env_part=env_part, error=error)
+
+    def matches_env(self, env: str | None) -> bool:
+        # asv's own file naming (long environment names are hashed)
+        return env is None or self.env_part == os.path.basename(asv_get_filename("m", "0" * 8, env))[9:-5]
+
+    def matches_commit(self, spec: str, full: str | None) -> bool:
+        """Could this file be the results of `spec` (a hash prefix) or of commit `full`?"""
+        if full is not None and full[:8].lower() == self.hash8:
+            return True
+        spec = spec.lower()
+        if not re.fullmatch(r"[0-9a-f]{4,40}", spec):
+            return False
+        return self.hash8.startswith(spec) if len(spec) <= 8 else spec.startswith(self.hash8)
+
+
+def refuse_unreadable(bad: list, advice: str):
+    """Bad input: an unreadable results file where a command would have read it."""
+    if bad:
+        more = f" (and {len(bad) - 1} more unreadable results file(s))" if len(bad) > 1 else ""
+        raise ReportError(f"{bad[0].error}{more}; {advice}")
 
 
 def git_rev_parse(repo: str, name: str) -> str | None:
@@ -280,23 +340,26 @@ def branch_commits(repo: str | None, branch: str) -> set:
     return set(out.stdout.split())
 
 
-def resolve_commit(spec: str, hashes: set, repo: str | None, bad: dict | None = None,
+def resolve_commit(spec: str, hashes: set, repo: str | None, bad: list | None = None,
                    where: str = "") -> str:
-    """Full hash or unique prefix of a commit with results; else a git name via `repo`."""
+    """Full hash or unique prefix of a commit with results; else a git name via `repo`.
+
+    An unreadable results file that `spec` could also mean is an error naming it, even
+    when a readable file matches: picking the readable one would hide the other."""
     spec_l = spec.lower()
+    full = None
     if re.fullmatch(r"[0-9a-f]{4,40}", spec_l):
         matches = sorted(h for h in hashes if h.lower().startswith(spec_l))
-        if len(matches) == 1:
-            return matches[0]
         if len(matches) > 1:
             raise ReportError(
                 f"commit prefix {spec!r} is ambiguous: {', '.join(m[:12] for m in matches)}"
             )
-    if repo is not None:
+        full = matches[0] if matches else None
+    if full is None and repo is not None:
         full = git_rev_parse(repo, spec)
-        if full and full in hashes:
-            return full
-    for h8, msg in (bad or {}).items():
-        if h8.startswith(spec_l[:8]) or spec_l.startswith(h8):
-            raise ReportError(msg)
+    hit = [b for b in bad or [] if b.matches_commit(spec, full)]
+    if hit:
+        refuse_unreadable(hit, f"commit {spec!r} may mean it")
+    if full is not None and full in hashes:
+        return full
     raise ReportError(f"no results for commit {spec!r}{where}")
