@@ -12,11 +12,11 @@ import functools
 import os
 import sys
 from collections import namedtuple
-from dataclasses import dataclass
 
+from reporting.columns import cell, make_row, primary_metrics
 from reporting.results import ResultFile, Row, param_names
-from reporting.values import (cell_status, default_unit, json_num, metric_kind, number_or_str,
-                              opt_num, param_display, param_value, sort_key_value, split_name)
+from reporting.values import (cell_status, default_unit, json_num, metric_kind, number_or_str, opt_num,
+                              param_display, param_value, sort_key_value, split_name)
 
 # Verdict bands on the concurrency gain of a scenario (PRD Phase 1): the best row with
 # several workers against the best sequential row, so that a faster implementation
@@ -112,28 +112,6 @@ def scenario_class(prefix: str) -> str:
 # Grouping rows into scenarios
 # --------------------------------------------------------------------------------------
 
-@dataclass
-class Cell:
-    value: float | None = None
-    status: str = "missing"  # ok / n/a / failed / missing
-    derived: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_json(self):
-        d = {"value": json_num(self.value) if self.ok else None, "status": self.status}
-        if self.derived:
-            d["derived"] = True
-        return d
-
-
-def _cell(v) -> Cell:
-    st = cell_status(v)
-    return Cell(value=float(v) if st == "ok" else None, status=st)
-
-
 def current_rows(rf: ResultFile, benchmarks: dict) -> tuple[dict, list]:
     """Rows whose version matches benchmarks.json; the rest are stale and ignored."""
     keep, stale = {}, []
@@ -169,7 +147,7 @@ def _add_scenario_cells(scen: dict, name: str, row: Row, pnames: list):
         key = (strategy, conc)
         if key not in s["order"]:
             s["order"].append(key)
-        s["metrics"].setdefault((kind, method), {})[key] = _cell(v)
+        s["metrics"].setdefault((kind, method), {})[key] = cell(v)
 
 
 def build_scenarios(rows: dict, benchmarks: dict) -> tuple[list, list]:
@@ -198,18 +176,6 @@ def build_scenarios(rows: dict, benchmarks: dict) -> tuple[list, list]:
 # One scenario, step by step
 # --------------------------------------------------------------------------------------
 
-def _primary_metrics(metrics: dict) -> tuple[dict, list]:
-    """{kind: method} of the columns, and the (kind, method) pairs carried as extras."""
-    by_kind: dict = {}
-    for (kind, method) in sorted(metrics):
-        by_kind.setdefault(kind, []).append(method)
-    primary = {k: by_kind[k][0] for k in ("time", "throughput", "memory", "peakmem") if k in by_kind}
-    if "memory" in primary:
-        primary.pop("peakmem", None)  # track_mem wins; peakmem_ is kept as an extra (JSON only)
-    extras = [(k, m) for k, ms in by_kind.items() for m in ms if primary.get(k) != m]
-    return primary, extras
-
-
 #: Row order by kind: stac-manager (and hybrids) first, then harness designs, ceilings last.
 KIND_ORDER = {"subject": 0, "hybrid": 0, "harness": 1, "ceiling": 2}
 
@@ -222,47 +188,6 @@ def _row_order(order: list) -> list:
             strat_order.append(st)
     return sorted(order, key=lambda k: (KIND_ORDER.get(strategy_kind(k[0]), 1), strat_order.index(k[0]),
                                         sort_key_value(k[1])))
-
-
-def _throughput_cell(primary: dict, get, time_c: Cell, n_items) -> Cell:
-    """track_throughput, else n_items / time (derived), else the time's status."""
-    if "throughput" in primary:
-        return get("throughput")
-    if time_c.ok and isinstance(n_items, (int, float)) and time_c.value > 0:
-        return Cell(value=n_items / time_c.value, status="ok", derived=True)
-    if time_c.status in ("failed", "n/a"):
-        return Cell(status=time_c.status)
-    return Cell()
-
-
-def _memory_cell(primary: dict, get) -> Cell:
-    """track_mem (MB), else peakmem_ (bytes) in MB."""
-    if "memory" in primary:
-        return get("memory")
-    if "peakmem" in primary:
-        pm = get("peakmem")
-        return Cell(value=pm.value / 1e6 if pm.ok else None, status=pm.status)
-    return Cell()
-
-
-def _make_row(key, metrics, primary, extras, units, n_items) -> dict:
-    def get(kind):
-        return metrics[(kind, primary[kind])].get(key, Cell()) if kind in primary else Cell()
-
-    strategy, conc = key
-    time_c = get("time")
-    ex = {}
-    for kind, m in extras:
-        ex[m] = {**metrics[(kind, m)].get(key, Cell()).to_json(), "unit": units.get((kind, m))}
-    return {
-        "strategy": strategy,
-        "concurrency": conc,
-        "time": time_c,
-        "throughput": _throughput_cell(primary, get, time_c, n_items),
-        "memory": _memory_cell(primary, get),
-        "extras": ex,
-        "is_ceiling": is_ceiling(strategy),
-    }
 
 
 def _has_number(r) -> bool:
@@ -370,10 +295,12 @@ def _row_json(r) -> dict:
 
 def analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
     metrics = s["metrics"]
-    primary, extras = _primary_metrics(metrics)
+    primary, extras = primary_metrics(metrics)
     other_d = dict(other)
     n_items = param_value(other_d["n_items"]) if "n_items" in other_d else None
-    rows = [_make_row(key, metrics, primary, extras, units, n_items) for key in _row_order(s["order"])]
+    rows = [make_row(key, metrics, primary, extras, units, n_items) for key in _row_order(s["order"])]
+    for r in rows:
+        r["is_ceiling"] = is_ceiling(r["strategy"])
     baseline = _pick_baseline(rows)
     _add_speedups(rows, baseline)
     ceiling = _add_ceiling(rows)
