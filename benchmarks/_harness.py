@@ -159,74 +159,13 @@ def flatten(batches):
 
 
 # --- checks ---------------------------------------------------------------------------
+# The checks live in ``_checks`` (one id-set check, one item check for every suite); these
+# names stay importable from here.
 
-REQUIRED = ("type", "stac_version", "id", "geometry", "bbox", "properties", "links", "assets")
+from ._checks import (REQUIRED, ItemCheck, LastWall, ResultMismatch, check_ids,  # noqa: E402,F401
+                      check_items, sample)
 
-
-class ResultMismatch(AssertionError):
-    """A strategy lost, duplicated or mangled items."""
-
-
-def _sample(n, k=16):
-    return sorted({0, n - 1, *range(0, n, max(1, n // k))}) if n else []
-
-
-class ItemCheck:
-    """Checks a stream of items as it goes by, keeping only ids and a spread sample.
-
-    ``finish()`` fails unless the stream was exactly items 0..n-1 of the generated
-    dataset (any order), each a structurally valid STAC item, and (with ``exact``)
-    the sample equals the generated items after JSON decoding.  Streaming keeps the
-    measurement about ingest, not about holding every item in a list.
-    """
-
-    def __init__(self, n_items, label="", exact=True):
-        self.n = n_items
-        self.where = f"{label}: " if label else ""
-        self.ids = []
-        self.wanted = {datagen.item_id(i): i for i in _sample(n_items)} if exact else {}
-        self.kept = {}
-
-    def add(self, item):
-        if not isinstance(item, dict):
-            raise ResultMismatch(f"{self.where}got a {type(item).__name__}, not an item dict")
-        iid = item.get("id")
-        self.ids.append(iid)
-        bad = [k for k in REQUIRED if k not in item]
-        geom, props = item.get("geometry"), item.get("properties")
-        if (bad or item.get("type") != "Feature" or not isinstance(geom, dict)
-                or "coordinates" not in geom or not isinstance(props, dict)
-                or "datetime" not in props or not isinstance(item.get("assets"), dict)):
-            raise ResultMismatch(f"{self.where}item {iid} is not a valid STAC item "
-                                 f"(missing {bad or 'geometry/properties.datetime/assets'})")
-        if iid in self.wanted:
-            self.kept[iid] = item
-
-    def add_all(self, items):
-        for item in items:
-            self.add(item)
-
-    def finish(self):
-        expected = {datagen.item_id(i) for i in range(self.n)}
-        got = set(self.ids)
-        if len(self.ids) != self.n or got != expected:
-            lost = sorted(expected - got)
-            extra = sorted(x for x in got - expected if x is not None)
-            raise ResultMismatch(
-                f"{self.where}expected {self.n} items, got {len(self.ids)}: {len(lost)} lost {lost[:3]}, "
-                f"{len(extra)} unexpected {extra[:3]}, {len(self.ids) - len(got)} duplicated"
-            )
-        for iid, i in self.wanted.items():
-            if self.kept[iid] != datagen.make_item(i):
-                raise ResultMismatch(f"{self.where}item {iid} differs from the source")
-
-
-def check_items(items, n_items, label="", exact=True):
-    """``ItemCheck`` over an iterable of items; returns ``items``."""
-    check = ItemCheck(n_items, label, exact)
-    check.add_all(items)
-    check.finish()
-    return items
+_sample = sample  # the old private name (api_ingest imports it)
 
 
 # --- memory and throughput -----------------------------------------------------------

@@ -1,9 +1,12 @@
 """Work units and top-level loaders for the on-disk sources (picklable under spawn).
 
 Each source splits into units that any strategy can map over:
-``directory`` / ``collection`` one unit per item file; ``ndjson`` a byte range
-of whole lines per ``datagen.unit_size(n)`` items; ``parquet`` one row
-group; ``feature_collection`` one unit (one JSON document cannot be split).
+``directory`` / ``collection`` / ``malformed`` one unit per item file; ``ndjson`` a byte
+range of whole lines per ``datagen.unit_size(n)`` items; ``parquet`` / ``geoparquet`` one
+row group; ``feature_collection`` one unit (one JSON document cannot be split).
+
+A file that does not decode raises ``MalformedInput`` naming it.  ``load_counted`` is the
+loader of the ``malformed`` source: it returns the good items and the bad files it skipped.
 """
 
 import json
@@ -13,17 +16,24 @@ import orjson
 import pyarrow.parquet as pq
 
 from . import datagen
+from ._checks import REQUIRED
+
+
+class MalformedInput(ValueError):
+    """A unit's bytes are not what its source promises (named in the message)."""
 
 
 def units(source, path, n_items):
     path = Path(path)
-    if source in ("directory", "collection"):
+    if source in ("directory", "collection", "malformed"):
         files = path / "items" if source == "collection" else path
         return [("file", str(p)) for p in sorted(files.glob("*.json"))]
     if source == "ndjson":
         return [("lines", str(path), a, b) for a, b in _line_ranges(path, datagen.unit_size(n_items))]
     if source == "parquet":
         return [("row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+    if source == "geoparquet":
+        return [("geo_row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
     if source == "feature_collection":
         return [("collection_file", str(path))]
     raise ValueError(f"unknown source {source!r}")
@@ -33,6 +43,8 @@ def ceiling_units(source, path, n_items):
     """Units for the ceilings: a Parquet file is decoded whole, by pyarrow's threaded reader."""
     if source == "parquet":
         return [("parquet_file", str(path))]
+    if source == "geoparquet":
+        return [("geoparquet_file", str(path))]
     return units(source, path, n_items)
 
 
@@ -59,20 +71,40 @@ def _read(unit):
     return Path(path).read_bytes()
 
 
+def _where(unit):
+    return f"{unit[1]} bytes {unit[2]}..{unit[3]}" if unit[0] == "lines" else unit[1]
+
+
+def _loads(unit, data, loads):
+    try:
+        return loads(data)
+    except ValueError as exc:  # json.JSONDecodeError and orjson.JSONDecodeError
+        raise MalformedInput(f"{_where(unit)}: {type(exc).__name__}: {exc}") from exc
+
+
 def _decode(unit, loads):
     data = _read(unit)
     if unit[0] == "file":
-        return [loads(data)]
+        return [_loads(unit, data, loads)]
     if unit[0] == "lines":
-        return [loads(line) for line in data.splitlines() if line.strip()]
-    doc = loads(data)
+        return [_loads(unit, line, loads) for line in data.splitlines() if line.strip()]
+    doc = _loads(unit, data, loads)
     return doc["features"] if isinstance(doc, dict) else doc
+
+
+def geoparquet_items(table):
+    """stac-geoparquet rows (a pyarrow table) back to STAC items, by rustac (WKB, flattened properties)."""
+    import rustac
+
+    return rustac.from_arrow(table)["features"]
 
 
 def load(unit):
     """Read and decode one unit with the standard library's json (as stac-manager does)."""
     if unit[0] == "row_group":
         return pq.ParquetFile(unit[1]).read_row_group(unit[2]).to_pylist()
+    if unit[0] == "geo_row_group":
+        return geoparquet_items(pq.ParquetFile(unit[1]).read_row_group(unit[2]))
     return _decode(unit, json.loads)
 
 
@@ -85,4 +117,38 @@ def load_orjson(unit):
     """Ceiling: read and decode one unit with orjson (a whole Parquet file: pyarrow)."""
     if unit[0] == "parquet_file":
         return pq.read_table(unit[1]).to_pylist()
+    if unit[0] == "geoparquet_file":
+        return geoparquet_items(pq.read_table(unit[1]))
     return _decode(unit, orjson.loads)
+
+
+def classify(decoded):
+    """Why a decoded item file is not an item, or None when it is one."""
+    if isinstance(decoded, list):
+        return "a JSON array"
+    if not isinstance(decoded, dict):
+        return f"a JSON {type(decoded).__name__}"
+    missing = [k for k in REQUIRED if k not in decoded]
+    if missing or decoded.get("type") != "Feature":
+        return f"not a STAC item (missing {missing or 'type Feature'})"
+    return None
+
+
+def _counted(unit, loads):
+    """``(items, bad)`` of one item file: ``bad`` is ``[(path, reason)]`` when it is not an item."""
+    try:
+        decoded = loads(_read(unit))
+    except ValueError as exc:
+        return [], [(unit[1], f"{type(exc).__name__}: {exc}")]
+    reason = classify(decoded)
+    return ([], [(unit[1], reason)]) if reason else ([decoded], [])
+
+
+def load_counted(unit):
+    """``load`` for a directory with malformed files: skip and report them instead of failing."""
+    return _counted(unit, json.loads)
+
+
+def load_counted_orjson(unit):
+    """Ceiling: ``load_counted`` with orjson."""
+    return _counted(unit, orjson.loads)

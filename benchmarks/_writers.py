@@ -7,14 +7,15 @@ writers take one *unit* ``(directory, item, fsync)`` and write
 replacements for ``OutputModule(format="json")``.  ``fsync=True`` flushes each
 file to stable storage (and the directory once, at the end of a run).
 
-The checks read back what landed on disk: the id set and count must be exact
-(a lost, duplicated or overwritten item fails) and a spread sample must equal
-the expected item on the fields that must survive.
+The dataset generator (``datagen``) writes its sources with the same functions.
+
+The checks read back what landed on disk and feed every item to ``_checks.ItemCheck``:
+the count and id set must be exact (a lost, duplicated or overwritten item fails), every
+item must equal the expected one on the fields that must survive, and be valid STAC.
 """
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,11 +23,10 @@ from pathlib import Path
 import orjson
 
 from . import datagen
-from ._harness import ResultMismatch, _sample
+from ._checks import ID_PATTERN, ItemCheck, ResultMismatch, canonical_datetimes, exact, prepare  # noqa: F401
 
 #: What must survive any writer; stac-manager's OutputModule may legitimately rewrite ``links``.
 SURVIVE = ("type", "id", "collection", "geometry", "bbox", "properties", "assets")
-_ID = re.compile(rb'"id":\s*"([^"]*)"')
 
 
 # --- output directories ------------------------------------------------------------------
@@ -59,7 +59,8 @@ def dumps_item(item):
     return json.dumps(item, indent=2).encode()
 
 
-def _dumps_compact(obj):
+def dumps_compact(obj):
+    """Compact JSON (the dataset's item files, FeatureCollection and ndjson lines)."""
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
@@ -82,10 +83,23 @@ def fsync_path(path):
 
 
 def write_item_file(unit):
-    """Serialise one item and write ``<directory>/<id>.json``; return the id."""
-    directory, item, fsync = unit
-    write_file(os.path.join(directory, f"{item['id']}.json"), dumps_item(item), fsync)
+    """Serialise one item and write ``<directory>/<id>.json``; return the id.
+
+    ``unit``: ``(directory, item, fsync)`` in stac-manager's indented format, or
+    ``(directory, item, fsync, "compact")`` in compact JSON (the dataset's files).
+    """
+    directory, item, fsync = unit[:3]
+    dumps = dumps_compact if unit[3:] == ("compact",) else dumps_item
+    write_file(os.path.join(directory, f"{item['id']}.json"), dumps(item), fsync)
     return item["id"]
+
+
+def write_items_dir(items, path, fsync=False):
+    """Every item as ``<path>/<id>.json``, compact JSON (the dataset's directory sources)."""
+    os.makedirs(path, exist_ok=True)
+    for item in items:
+        write_item_file((str(path), item, fsync, "compact"))
+    return path
 
 
 def write_blob_file(unit):
@@ -96,27 +110,33 @@ def write_blob_file(unit):
 
 
 def write_feature_collection(items, path, fsync=False):
-    write_file(path, _dumps_compact({"type": "FeatureCollection", "features": items}), fsync)
+    write_file(path, dumps_compact({"type": "FeatureCollection", "features": items}), fsync)
+    return path
 
 
 def write_ndjson(items, path, fsync=False):
     with open(path, "wb") as fh:
         for item in items:
-            fh.write(_dumps_compact(item))
+            fh.write(dumps_compact(item))
             fh.write(b"\n")
         if fsync:
             fh.flush()
             os.fsync(fh.fileno())
+    return path
 
 
-def write_parquet(items, path, fsync=False):
-    """One row per item, nested columns (the layout of stac-manager's OutputModule parquet)."""
+def write_parquet(items, path, fsync=False, row_group_size=None):
+    """One row per item, nested columns (the layout of stac-manager's OutputModule parquet).
+
+    Every generated item has the same keys, so ``to_pylist()`` round-trips exactly.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist(items), str(path))
+    pq.write_table(pa.Table.from_pylist(items), str(path), row_group_size=row_group_size)
     if fsync:
         fsync_path(path)
+    return path
 
 
 def write_geoparquet(items, path, fsync=False):
@@ -152,72 +172,41 @@ def relative_links(item):
 
 # --- checks ------------------------------------------------------------------------------
 
-def exact(i):
-    """The expected item ``i``: the generated one."""
-    return datagen.make_item(i)
-
-
 def _fail(label, msg):
     raise ResultMismatch(f"{label}: {msg}" if label else msg)
 
 
-def _check_ids(ids, n_items, label, what):
-    expected = {datagen.item_id(i) for i in range(n_items)}
-    got = set(ids)
-    if len(ids) != n_items or got != expected:
-        lost = sorted(expected - got)
-        extra = sorted(x for x in got - expected if x is not None)
-        _fail(label, f"{what}: expected {n_items} items, found {len(ids)}: {len(lost)} lost {lost[:3]}, "
-                     f"{len(extra)} unexpected {extra[:3]}, {len(ids) - len(got)} duplicated")
-
-
-def compare(got, want, label, keys=SURVIVE, loose_props=()):
-    """Fail unless ``got`` equals ``want`` on ``keys`` (``None``: the whole item).
-
-    ``loose_props``: properties a writer may legitimately rewrite (e.g. ``updated``).
-    """
-    if keys is None:
-        if got != want:
-            _fail(label, f"item {want['id']} read back differs from the input")
-        return
-    for key in keys:
-        a, b = got.get(key), want.get(key)
-        if key == "properties" and loose_props and isinstance(a, dict) and isinstance(b, dict):
-            a = {k: v for k, v in a.items() if k not in loose_props}
-            b = {k: v for k, v in b.items() if k not in loose_props}
-        if a != b:
-            _fail(label, f"item {want['id']}: {key!r} read back differs from the input")
-
-
-def _sample_ids(n_items):
-    return {datagen.item_id(i): i for i in _sample(n_items)}
+def _check(n_items, label, expect, keys, loose_props, normalise=None, origin=None):
+    return ItemCheck(n_items, label, expect=expect, keys=keys, loose_props=loose_props,
+                     normalise=normalise, origin=origin)
 
 
 def check_item_files(root, n_items, label="", expect=exact, keys=None, loose_props=()):
-    """Per-item JSON files anywhere below ``root`` (``collection.json`` aside): exact ids, sample equal."""
+    """Per-item JSON files anywhere below ``root`` (``collection.json`` aside): every item checked."""
     found, stray = {}, []
     for dirpath, _, names in os.walk(root):
         for name in names:
             if name == "collection.json":
                 continue
             if name.endswith(".json"):
-                iid = name[:-5]
-                found.setdefault(iid, []).append(os.path.join(dirpath, name))
+                found.setdefault(name[:-5], []).append(os.path.join(dirpath, name))
             else:
                 stray.append(name)
     if stray:
         _fail(label, f"{len(stray)} stray files on disk, e.g. {sorted(stray)[:3]}")
-    ids = [iid for iid, paths in found.items() for _ in paths]
-    _check_ids(ids, n_items, label, "item files")
-    for iid, i in _sample_ids(n_items).items():
-        got = orjson.loads(Path(found[iid][0]).read_bytes())
-        if got.get("id") != iid:
-            _fail(label, f"{found[iid][0]} holds item {got.get('id')!r}")
-        compare(got, expect(i), label, keys, loose_props)
+    check = _check(n_items, label, expect, keys, loose_props,
+                   origin=lambda iid: ", ".join(found.get(iid, ["?"])))
+    for name, paths in found.items():
+        for path in paths:
+            item = orjson.loads(Path(path).read_bytes())
+            if isinstance(item, dict) and item.get("id") != name:
+                _fail(label, f"{path} holds item {item.get('id')!r}")
+            check.add(item)
+    check.finish()
 
 
 def check_parquet_files(root, n_items, label="", expect=exact, keys=None, loose_props=()):
-    """``root`` (a file) or every ``*.parquet`` below it: total rows and ids exact, sample rows equal."""
+    """``root`` (a file) or every ``*.parquet`` below it: every row checked as an item."""
     import pyarrow.parquet as pq
 
     root = Path(root)
@@ -225,60 +214,40 @@ def check_parquet_files(root, n_items, label="", expect=exact, keys=None, loose_
     stray = [p.name for p in files if p.suffix != ".parquet" and p.name != "collection.json"]
     if stray:
         _fail(label, f"{len(stray)} stray files on disk, e.g. {stray[:3]}")
-    files = [p for p in files if p.suffix == ".parquet"]
-    ids, per_file = [], []
-    for path in files:
-        col = pq.read_table(path, columns=["id"]).column("id").to_pylist()
-        ids.extend(col)
-        per_file.append((path, col))
-    _check_ids(ids, n_items, label, f"rows in {len(files)} parquet files")
-    wanted = _sample_ids(n_items)
-    for path, col in per_file:
-        hits = [iid for iid in col if iid in wanted]
-        if hits:
-            for got in pq.read_table(path, filters=[("id", "in", hits)]).to_pylist():
-                compare(got, expect(wanted[got["id"]]), label, keys, loose_props)
+    check = _check(n_items, label, expect, keys, loose_props)
+    for path in (p for p in files if p.suffix == ".parquet"):
+        check.add_all(pq.read_table(path).to_pylist())
+    check.finish()
 
 
 def check_ndjson(path, n_items, label="", expect=exact, keys=None, loose_props=()):
-    data = Path(path).read_bytes()
-    lines = data.splitlines()
-    ids = [m.decode() for m in _ID.findall(data)]
-    if len(lines) != n_items:
-        _fail(label, f"expected {n_items} lines, found {len(lines)}")
-    _check_ids(ids, n_items, label, "ndjson lines")
-    for i in _sample(n_items):
-        got = orjson.loads(lines[i])
-        compare(got, expect(i), label, keys, loose_props)
+    check = _check(n_items, label, expect, keys, loose_props)
+    for line in Path(path).read_bytes().splitlines():
+        check.add(orjson.loads(line))
+    check.finish()
 
 
 def check_feature_collection(path, n_items, label="", expect=exact, keys=None, loose_props=()):
     doc = orjson.loads(Path(path).read_bytes())
-    features = doc.get("features", []) if isinstance(doc, dict) else []
-    _check_ids([f.get("id") for f in features], n_items, label, "features")
-    by_id = {f["id"]: f for f in features}
-    for iid, i in _sample_ids(n_items).items():
-        compare(by_id[iid], expect(i), label, keys, loose_props)
-
-
-#: stac-geoparquet normalises these on a round trip (datetimes to +00:00, stac_version, bbox type).
-GEOPARQUET_KEYS = ("type", "id", "collection", "geometry", "assets")
+    if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
+        _fail(label, f"{path} is not a FeatureCollection")
+    check = _check(n_items, label, expect, keys, loose_props)
+    check.add_all(doc["features"])
+    check.finish()
 
 
 def check_geoparquet(path, n_items, label="", expect=exact, keys=None, loose_props=()):
-    import pyarrow.parquet as pq
+    """A stac-geoparquet file read back by rustac: every item on ``SURVIVE`` keys.
 
-    ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
-    _check_ids(ids, n_items, label, "stac-geoparquet rows")
+    rustac writes ``stac_version`` 1.1.0 (not compared: outside ``SURVIVE``) and renders
+    ``created``/``updated`` as ``+00:00`` (the same instants: normalised).
+    """
     import rustac
 
-    by_id = {f["id"]: f for f in rustac.read_sync(str(path))["features"]}
-    stable = ("platform", "instruments", "eo:cloud_cover", "proj:epsg", "gsd")
-    for iid, i in _sample_ids(n_items).items():
-        got, want = by_id[iid], expect(i)
-        compare(got, want, label, GEOPARQUET_KEYS)
-        if any(got["properties"].get(k) != want["properties"].get(k) for k in stable):
-            _fail(label, f"item {iid}: properties read back differ from the input")
+    check = _check(n_items, label, expect, SURVIVE if keys is None else keys, loose_props,
+                   normalise=canonical_datetimes)
+    check.add_all(rustac.read_sync(str(path))["features"])
+    check.finish()
 
 
 SINGLE_FILE_CHECKS = {

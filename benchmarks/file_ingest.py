@@ -5,20 +5,41 @@ Each source has two classes: ``<Source>Module`` runs stac-manager (``module``,
 ceilings, which never import stac-manager (the full profile).  Both share parameter names,
 so the report shows them as one scenario; ``Control`` is the history profile's cheap
 subject-independent row, whose drift across commits is the noise floor.
+
+Every run is checked whole (``_checks.ItemCheck``): exactly the source's items, each equal
+to its source item (digests stored with the dataset) and valid STAC.  ``GeoParquet`` reads
+the standard stac-geoparquet layout; ``Malformed`` a directory where 5 % of the files are
+not items, which every strategy must skip and count (``track_bad_items``).
 """
 
+import functools
+
 from . import (CONCURRENCY, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config, ingest_each,
-               make_context, probe_ingest, strategies, _sources)
-from ._harness import ItemCheck, Runner, Scenario
+               make_context, probe_ingest, strategies, _checks, _sources)
+from ._harness import ItemCheck, ResultMismatch, Runner, Scenario
 from .strategies import CEILING, HARNESS, SUBJECT
+
+try:
+    from asv_runner.benchmarks.mark import SkipNotImplemented
+except ImportError:  # outside asv (tests, by hand)
+    class SkipNotImplemented(NotImplementedError):
+        pass
+
+
+@functools.lru_cache(maxsize=8)
+def stored_digests(root):
+    """The item digests stored beside the dataset at ``root``, loaded once per process."""
+    return datagen.read_digests(root)
 
 
 class _FileIngest(Scenario):
     """Ingest one on-disk source; ``source`` names it (see datagen.SOURCES)."""
 
     source = None
-    version = "2"
+    version = "3"
     param_names = ["n_items", "strategy", "concurrency"]
+    #: An encoding allowance of this source (see ``_checks.canonical_datetimes``).
+    normalise = None
 
     def setup_cache(self):
         return {n: str(datagen.ensure_dataset(n)) for n in {*N_ITEMS, PROBE_ITEMS}}
@@ -26,6 +47,9 @@ class _FileIngest(Scenario):
     def setup(self, roots, n_items, strategy, concurrency):
         self.n = n_items
         strategies.check_workers(strategy, concurrency)
+        datagen.check_source(roots[n_items], self.source)
+        self.digests = stored_digests(roots[n_items])
+        _checks.prepare(n_items)
         path = datagen.source_path(roots[n_items], self.source)
         label = f"{self.source}/{strategy}/{concurrency}"
         kind = strategies.kind(strategy)
@@ -44,7 +68,7 @@ class _FileIngest(Scenario):
     def _module(self, roots, path, strategy, concurrency, label):
         def config(p):
             base = {"mode": "file", "source": str(p)}
-            if self.source == "parquet":
+            if self.source in ("parquet", "geoparquet"):
                 base["format"] = "parquet"  # fb2117d..9c76e6a do not detect it
             return ingest_config(base, strategy, concurrency)
 
@@ -53,9 +77,12 @@ class _FileIngest(Scenario):
         conf, context = config(path), make_context()
         return lambda: self._checked(lambda check: ingest_each(conf, check.add, context), label)
 
+    def _check(self, label):
+        return ItemCheck(self.n, label, digests=self.digests, normalise=self.normalise)
+
     def _checked(self, produce, label):
         """One run: ``produce`` streams every item into the check, which keeps none of them."""
-        check = ItemCheck(self.n, label)
+        check = self._check(label)
         produce(check)
         check.finish()
 
@@ -66,11 +93,14 @@ class _FileIngest(Scenario):
                 for unit in units:
                     check.add_all(_sources.load_orjson(unit))
             return lambda: self._checked(produce, label)
-        size = sum(map(_sources.read_bytes, units))
+        # What must be read: the manifest's sizes of the source's files (collection.json aside).
+        size = sum(v for k, v in datagen.source_sizes(path.parent, self.source).items()
+                   if not k.endswith("collection.json"))
 
         def run():
             got = sum(map(_sources.read_bytes, units))
-            assert got == size, f"{label}: read {got} bytes, expected {size}"
+            if got != size:
+                raise ResultMismatch(f"{label}: read {got} bytes, the manifest says {size}")
         return run
 
 
@@ -166,3 +196,147 @@ class ImportBaseline:
 
     def peakmem_import(self):
         """Peak RSS after importing the ingest module and the harness."""
+
+
+# --- the standard stac-geoparquet layout ------------------------------------------------------
+
+class GeoParquet(_Harness):
+    """One stac-geoparquet file (rustac's layout: WKB geometry, flattened properties, timestamps),
+    read back into items by pyarrow + rustac.from_arrow, a row group per unit.
+
+    Any RFC 3339 spelling of the same instant is the same item (``_checks.canonical_datetimes``);
+    anything else that differs from the generated item fails.
+    """
+
+    version = "1"
+    source = "geoparquet"
+    normalise = staticmethod(_checks.canonical_datetimes)
+
+
+class GeoParquetModule(_Module):
+    """One stac-geoparquet file, read by stac-manager (``format: parquet``), held to the same check.
+
+    stac-manager (every commit so far, and the stand-in) reads Parquet with
+    ``pq.read_table(...).to_pylist()``: on this layout that yields rows, not items (geometry
+    as WKB bytes, bbox as a struct, properties at the top level, timestamps as datetime
+    objects), so this benchmark fails naming what differs.
+    """
+
+    version = "1"
+    source = "geoparquet"
+    normalise = staticmethod(_checks.canonical_datetimes)
+
+
+# --- malformed files among good ones ----------------------------------------------------------
+
+class _Malformed(_FileIngest):
+    """A directory where ``datagen.MALFORMED_SHARE`` of the files are not items (truncated JSON,
+    a JSON array, a non-STAC object): every strategy must deliver exactly the good items and
+    count exactly the bad files, else the run fails naming the files."""
+
+    source = "malformed"
+    version = "1"
+
+    def setup(self, roots, n_items, strategy, concurrency):
+        self.bad_items, self.counts = None, strategy != "ceiling_read"
+        self.path = path = datagen.source_path(roots[n_items], self.source)
+        self.bad = sorted(str(path / name) for name in datagen.malformed_files(n_items))
+        super().setup(roots, n_items, strategy, concurrency)
+        if strategies.kind(strategy) == HARNESS:
+            units = _sources.units(self.source, path, n_items)
+            label = f"{self.source}/{strategy}/{concurrency}"
+            self.run = lambda: self._counted(lambda consume: self.runner.each(_sources.load_counted, units, consume),
+                                             label)
+        elif strategy == "ceiling_parse":
+            units = _sources.units(self.source, path, n_items)
+            self.run = lambda: self._counted(lambda consume: [consume(_sources.load_counted_orjson(u)) for u in units],
+                                             f"{self.source}/{strategy}")
+
+    def _check(self, label):
+        return ItemCheck(self.n, label, digests=self.digests, origin=lambda iid: str(self.path / f"{iid}.json"))
+
+    def _counted(self, produce, label):
+        """One run of a harness loader that returns ``(items, bad files)`` per unit."""
+        check, bad = self._check(label), []
+
+        def consume(result):
+            items, skipped = result
+            check.add_all(items)
+            bad.extend(path for path, _ in skipped)
+
+        produce(consume)
+        check.finish()
+        self._count(len(bad), sorted(bad), label)
+
+    def _count(self, count, names, label):
+        if count != len(self.bad) or (names is not None and names != self.bad):
+            wrong = sorted(set(names or ()) - set(self.bad))
+            missed = sorted(set(self.bad) - set(names or ()))
+            raise ResultMismatch(f"{label}: counted {count} bad files, the source has {len(self.bad)}: "
+                                 f"good files counted as bad {wrong[:3]}, bad files not counted {missed[:3]}")
+        self.bad_items = count
+
+    def _module(self, roots, path, strategy, concurrency, label):
+        """stac-manager on the directory: its FailureCollector must count every malformed file.
+
+        n/a where the commit cannot read a directory or has no FailureCollector (it cannot
+        count bad items at all); a commit that crashes, yields a bad file's content, drops a
+        good item or leaves the collector short of the malformed files fails, naming them.
+        """
+        probe_ingest(ingest_config({"mode": "file", "source": str(datagen.source_path(roots[PROBE_ITEMS],
+                                                                                      "directory"))},
+                                   strategy, concurrency), "a directory")
+        if make_context().failure_collector is None:
+            raise NotImplementedError("this commit has no FailureCollector: it cannot count bad items")
+        conf = ingest_config({"mode": "file", "source": str(path)}, strategy, concurrency)
+        return lambda: self._module_run(conf, label)
+
+    def _module_run(self, conf, label):
+        context = make_context()
+        check = self._check(label)
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in self.bad[:3]) + (", ..." if len(self.bad) > 3 else "")
+        where = f"a directory with {len(self.bad)} malformed files ({names})"
+        try:
+            ingest_each(conf, check.add, context)
+            check.finish()
+        except ResultMismatch as exc:
+            raise ResultMismatch(f"{exc} [reading {where}]") from exc
+        except Exception as exc:  # noqa: BLE001 - a crash on bad input is the finding
+            raise ResultMismatch(f"{label}: stac-manager raised {type(exc).__name__}: {exc} reading {where}; "
+                                 f"it must skip and count them") from exc
+        failures = collected_failures(context.failure_collector)
+        if failures != len(self.bad):
+            raise ResultMismatch(f"{label}: every good item delivered, but the FailureCollector holds {failures} "
+                                 f"failures for {where}: this commit does not collect bad files (its file mode "
+                                 f"logs them)")
+        self.bad_items = failures
+
+    def track_bad_items(self, *args):
+        """Malformed files one run skipped and counted: exactly the source's, or the run fails."""
+        if not self.counts:
+            raise SkipNotImplemented("ceiling_read decodes nothing: it cannot tell a bad file")
+        self.run()
+        return self.bad_items
+
+    track_bad_items.unit = "items"
+
+
+def collected_failures(collector):
+    """How many failures a stac-manager ``FailureCollector`` holds (``get_all()``)."""
+    get_all = getattr(collector, "get_all", None)
+    if get_all is None:
+        raise NotImplementedError(f"{type(collector).__name__} has no get_all()")
+    return len(get_all())
+
+
+class Malformed(_Malformed):
+    """A directory with 5 % malformed files: the harness designs and ceilings (full profile)."""
+
+    params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONCURRENCY]
+
+
+class MalformedModule(_Malformed):
+    """A directory with 5 % malformed files, read by stac-manager (history profile)."""
+
+    profile = "history"
+    params = [N_ITEMS, strategies.names("file", SUBJECT), CONCURRENCY]

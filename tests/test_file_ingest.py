@@ -6,10 +6,17 @@ import time
 import pytest
 
 import benchmarks
-from benchmarks import _harness, _sources, datagen, file_ingest
+from benchmarks import _checks, _harness, _sources, datagen, file_ingest
 from benchmarks._harness import ResultMismatch, Runner, check_items, flatten
 
 N = 60
+#: Sources whose every file is an item (``malformed`` has bad files among them).
+ITEM_SOURCES = [s for s in datagen.SOURCES if s != "malformed"]
+
+
+def as_json(items):
+    """Items as the check sees them: canonical JSON, timestamps spelled one way."""
+    return [datagen.canonical(_checks.canonical_datetimes(item)) for item in items]
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +24,7 @@ def root(bench_data_dir):
     return datagen.ensure_dataset(N)
 
 
-@pytest.mark.parametrize("source", list(datagen.SOURCES))
+@pytest.mark.parametrize("source", ITEM_SOURCES)
 @pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
                                                   ("threads", 5), ("processes", 2)])
 def test_every_strategy_yields_the_loop_items(root, source, strategy, concurrency):
@@ -27,7 +34,10 @@ def test_every_strategy_yields_the_loop_items(root, source, strategy, concurrenc
         items = flatten(runner.map(_sources.load, units))
     finally:
         runner.close()
-    assert items == datagen.make_items(N)  # same items, same order, byte-equal after decoding
+    # same items, same order, equal after decoding (geoparquet: up to the spelling of instants)
+    assert as_json(items) == as_json(datagen.make_items(N))
+    if source != "geoparquet":
+        assert items == datagen.make_items(N)
 
 
 @pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
@@ -47,20 +57,20 @@ def runner_free_batches(units):
     return [_sources.load(u) for u in units]
 
 
-def test_item_check_streams_and_keeps_only_the_sample():
+def test_item_check_streams_and_keeps_one_byte_per_item():
     items = iter(datagen.make_items(N))  # a one-shot iterator: nothing to look at twice
     check = _harness.ItemCheck(N, "stream")
     check.add_all(items)
     check.finish()
-    assert set(check.kept) == {datagen.item_id(i) for i in _harness._sample(N)} and len(check.kept) < N
+    assert len(check.seen) == N and not hasattr(check, "kept")
     with pytest.raises(ResultMismatch, match="not an item dict"):
         _harness.ItemCheck(N).add(["not", "a", "dict"])
 
 
-@pytest.mark.parametrize("source", list(datagen.SOURCES))
+@pytest.mark.parametrize("source", ITEM_SOURCES)
 def test_ceilings_cover_the_whole_source(root, source):
     units = _sources.ceiling_units(source, datagen.source_path(root, source), N)
-    assert flatten(map(_sources.load_orjson, units)) == datagen.make_items(N)
+    assert as_json(flatten(map(_sources.load_orjson, units))) == as_json(datagen.make_items(N))
     on_disk = sum(p.stat().st_size for p in datagen.source_path(root, source).rglob("*.json")) \
         if source in ("directory", "collection") else datagen.source_path(root, source).stat().st_size
     if source == "collection":
@@ -136,13 +146,13 @@ def test_check_items_catches_lost_duplicated_and_mangled():
         check_items(items[:-1] + [items[0]], N)
     broken = [dict(item) for item in items]
     del broken[5]["geometry"]
-    with pytest.raises(ResultMismatch, match="not a valid STAC item"):
+    with pytest.raises(ResultMismatch, match=r"differs from the source: missing \['geometry'\]"):
         check_items(broken, N)
     mangled = [dict(item) for item in items]
-    mangled[0] = dict(mangled[0], bbox=[0, 0, 0, 0])  # item 0 is always in the exact sample
+    mangled[0] = dict(mangled[0], bbox=[0, 0, 0, 0])
     with pytest.raises(ResultMismatch, match="differs from the source"):
         check_items(mangled, N)
-    check_items(mangled, N, exact=False)
+    check_items(mangled, N, exact=False)  # deprecated: ids and schema only
 
 
 def test_memory_increment_counts_child_processes():
