@@ -112,6 +112,8 @@ class _Module(_Output):
 class ModuleJson(_Module):
     """OutputModule(format=json): one indented JSON file per item, atomic rename."""
 
+    history_params = {"buffer_size": 1000}  # stac-manager's default; the others in the full profile
+
     fmt = "json"
 
 

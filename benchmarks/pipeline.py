@@ -298,6 +298,7 @@ class PipelineModule(_Pipeline):
     """stac-manager end to end, as its StacManager streams it (history profile)."""
 
     profile = "history"
+    history_params = {"checkpoint": False}  # today's behaviour; checkpoints in the full profile
     params = [N_ITEMS, strategies.names("pipeline", SUBJECT), CONCURRENCY, [False, True]]
 
 

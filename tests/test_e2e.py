@@ -146,9 +146,16 @@ def test_other_suites_follow_the_api_history(asv_run, by_label):
         assert is_na(value(results, "pipeline.PipelineModule.time_run", 60, "module", 1, False))
     for results in (c3, c4):
         assert is_number(value(results, "api_ingest.SearchModule.time_run", 60, "module", 1, 0))
-        assert is_number(value(results, "output.ModuleJson.time_run", 60, "module", 1, 100))
+        assert is_number(value(results, "output.ModuleJson.time_run", 60, "module", 1, 1000))
         assert is_number(value(results, "output.ModuleParquet.time_run", 60, "module", 1, 100))
-        assert is_number(value(results, "pipeline.PipelineModule.time_run", 60, "module", 1, True))
+        assert is_number(value(results, "pipeline.PipelineModule.time_run", 60, "module", 1, False))
+    # The history profile leaves the costliest parameter values to the full run (n/a by
+    # design on history-only commits); the newest commit, run in full, has them.
+    head = newest(asv_run, by_label)
+    assert is_na(value(c3, "pipeline.PipelineModule.time_run", 60, "module", 1, True))
+    assert is_na(value(c3, "output.ModuleJson.time_run", 60, "module", 1, 100))
+    assert is_number(value(head, "pipeline.PipelineModule.time_run", 60, "module", 1, True))
+    assert is_number(value(head, "output.ModuleJson.time_run", 60, "module", 1, 100))
     # Phase 2 ingest concurrency inside the pipeline only where declared.
     assert is_na(value(c3, "pipeline.PipelineModule.time_run", 60, "module", 5, False))
     assert is_number(value(c4, "pipeline.PipelineModule.time_run", 60, "module", 5, False))

@@ -7,7 +7,9 @@
 
 ``history``: every stac-manager (``module``) row of every suite, the import baseline and one
 cheap subject-independent ``Control`` per suite (the noise floor) - the classes whose
-``profile`` attribute is ``"history"``.  It runs with ``--skip-existing``, so it never
+``profile`` attribute is ``"history"`` (three of them at one value of their costliest
+parameter, ``history_params``: the API at 0 ms added latency, the JSON output at stac-manager's
+default buffer, the pipeline without checkpoints; the other values come with a full run).  It runs with ``--skip-existing``, so it never
 re-runs, erases or overwrites a benchmark a commit already has (from a full run, say).
 ``full``: every benchmark.  Both feed the same asv series (same names, params, versions).
 
@@ -31,7 +33,7 @@ PROFILES = ("history", "full")
 
 
 def history_classes():
-    """``module.Class`` names of the benchmark classes in the history profile."""
+    """``{"module.Class": class}`` of the benchmark classes in the history profile."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("STAC_BENCH_PRELOAD", "0")
     import benchmarks
@@ -44,15 +46,29 @@ def history_classes():
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and not name.startswith("_") \
                     and getattr(cls, "profile", None) == "history":
-                found.append(f"{info.name}.{name}")
-    return sorted(found)
+                found.append((f"{info.name}.{name}", cls))
+    return dict(sorted(found))
+
+
+def _class_regex(name, cls):
+    """Every benchmark of ``cls``, or only the parameter values its ``history_params`` names.
+
+    asv matches ``--bench`` against ``name(param, ...)`` (values as repr), and records the
+    combinations left out as n/a for that commit (a later full run fills them in).
+    """
+    name = name.replace(".", r"\.")
+    chosen = getattr(cls, "history_params", None)
+    if not chosen:
+        return name + r"\."
+    values = [repr(chosen[p]) if p in chosen else "[^,()]+" for p in cls.param_names]
+    return name + r"\.\w+\(" + ", ".join(values) + r"\)$"
 
 
 def bench_regex(profile):
     """The ``asv run --bench`` regex of ``profile`` (None: everything)."""
     if profile == "full":
         return None
-    return "^(" + "|".join(name.replace(".", r"\.") for name in history_classes()) + r")\."
+    return "^(" + "|".join(_class_regex(n, c) for n, c in history_classes().items()) + ")"
 
 
 class Run:
@@ -94,8 +110,8 @@ class List:
         if args.profile == "full":
             print("every benchmark (no --bench)")
             return 0
-        for name in history_classes():
-            print(name)
+        for name, cls in history_classes().items():
+            print(name, getattr(cls, "history_params", "") or "")
         print(f"\n--bench '{bench_regex(args.profile)}' --skip-existing")
         return 0
 
@@ -109,7 +125,6 @@ def build_parser():
         p.add_argument("--config", default=str(ROOT / "asv.conf.json"))
         p.add_argument("--machine", help="asv machine name (default: this machine's)")
         p.add_argument("--no-report", action="store_true", help="do not print the report afterwards")
-        p.add_argument("asv_args", nargs=argparse.REMAINDER, help="after --: more asv run options")
         p.set_defaults(handler=Run(profile))
     p = sub.add_parser("list", help="the benchmarks a profile runs")
     p.add_argument("profile", choices=PROFILES)
@@ -118,9 +133,10 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if getattr(args, "asv_args", None) and args.asv_args[0] == "--":
-        args.asv_args = args.asv_args[1:]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    args.asv_args = argv[cut + 1:]  # after --: passed to asv run as they are
     return args.handler(args)
 
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+"""What one commit costs: run a profile over commits with asv and split the seconds per commit.
+
+    python tools/budget.py {history,full} COMMIT [COMMIT ...] [--config asv.conf.json]
+                           [--fresh-env] [--launch-method forkserver|spawn] [-- ASV RUN ARGS]
+
+A measurement of the suite itself (a benchmark of the benchmarks, not a test): it runs
+``asv run <profile> COMMIT^!`` once per commit into a throw-away results folder (your results
+are never touched), then reads asv's own records and prints, per commit:
+
+``environment``  creating the virtualenv and the matrix (``asv setup``; only with --fresh-env)
+``build``        building and installing stac-manager at that commit (asv's ``<build>`` duration)
+``benchmarks``   the benchmarks (asv's per-benchmark ``duration``, plus ``setup_cache``)
+``discovery``    the rest of the wall time: importing the suite, asv's own bookkeeping
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE = "budget"
+
+
+def load_conf(path):
+    from asv.util import load_json  # strips // comments, as asv does
+
+    return load_json(str(path), js_comments=True)
+
+
+def scratch_config(conf_path, work, fresh_env):
+    """A copy of the project's config whose results (and, with ``fresh_env``, envs) go to ``work``."""
+    conf = load_conf(conf_path)
+    base = Path(conf_path).resolve().parent
+    conf["results_dir"] = str(work / "results")
+    conf["html_dir"] = str(work / "html")
+    conf["env_dir"] = str(work / "env") if fresh_env else str(base / conf.get("env_dir", "env"))
+    conf["benchmark_dir"] = str(base / conf.get("benchmark_dir", "benchmarks"))
+    repo = conf.get("repo", "")
+    if not repo.startswith(("http://", "https://", "git@")):
+        repo = str((base / repo).resolve())
+    elif (base / conf["project"]).exists():  # asv's clone (or the offline mirror) of the URL
+        repo = str(base / conf["project"])
+    conf["repo"] = repo
+    path = work / "asv.conf.json"
+    path.write_text(json.dumps(conf, indent=2))
+    shutil.copy(base / "constraints.txt", work / "constraints.txt")
+    return path
+
+
+def asv(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=cwd,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).returncode
+
+
+def split(results_dir, commit, wall):
+    """(build, benchmarks, discovery) seconds of ``commit`` from its asv results file."""
+    files = list(Path(results_dir).glob(f"{MACHINE}/{commit[:8]}-*.json"))
+    if not files:
+        return None
+    data = json.loads(files[0].read_text())
+    durations = data.get("durations", {})
+    build = sum(v for k, v in durations.items() if k.startswith("<build"))
+    caches = sum(v for k, v in durations.items() if k.startswith("<setup_cache"))
+    col = data["result_columns"].index("duration")
+    benches = sum(row[col] for row in data["results"].values() if len(row) > col and row[col])
+    return build, benches + caches, max(0.0, wall - build - benches - caches)
+
+
+def measure(args, work, config):
+    rows = []
+    if args.fresh_env:
+        start = time.perf_counter()
+        asv("setup", "--config", str(config), cwd=work)
+        rows.append(("(environment)", time.perf_counter() - start, 0, 0, 0))
+    asv("machine", "--yes", "--machine", MACHINE, "--config", str(config), cwd=work)
+    regex = bench.bench_regex(args.profile)
+    select = ["--bench", regex] if regex else []
+    for commit in args.commits:
+        start = time.perf_counter()
+        asv("run", "--config", str(config), "--machine", MACHINE, "--launch-method", args.launch_method,
+            *select, *args.asv_args, f"{commit}^!", cwd=work)
+        wall = time.perf_counter() - start
+        parts = split(work / "results", resolve(config, commit), wall)
+        rows.append((commit, wall, *(parts or (0, 0, 0))))
+    return rows
+
+
+def resolve(config, commit):
+    repo = load_conf(config)["repo"]
+    out = subprocess.run(["git", "-C", repo, "rev-parse", commit], capture_output=True, text=True)
+    return out.stdout.strip() or commit
+
+
+def render(rows, profile, launch_method):
+    print(f"\n{profile} profile, launch_method={launch_method}: seconds per commit\n")
+    print("| commit | total | build/install | benchmarks | discovery + asv |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, build, benches, rest in rows:
+        print(f"| {name} | {wall:.0f} | {build:.0f} | {benches:.0f} | {rest:.0f} |")
+    walls = [r[1] for r in rows if not r[0].startswith("(")]
+    if walls:
+        print(f"\nmedian {statistics.median(walls):.0f} s per commit over {len(walls)} commit(s)")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(prog="tools/budget.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile", choices=bench.PROFILES)
+    parser.add_argument("commits", nargs="+")
+    parser.add_argument("--config", default=str(ROOT / "asv.conf.json"))
+    parser.add_argument("--fresh-env", action="store_true", help="also time creating the environment")
+    parser.add_argument("--launch-method", default="forkserver", choices=["forkserver", "spawn"])
+    args = parser.parse_args(argv[:cut])
+    args.asv_args = argv[cut + 1:]
+    with tempfile.TemporaryDirectory(prefix="asv-budget-") as tmp:
+        work = Path(tmp)
+        rows = measure(args, work, scratch_config(args.config, work, args.fresh_env))
+    render(rows, args.profile, args.launch_method)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
