@@ -2,6 +2,11 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -76,7 +81,7 @@ def test_ensure_dataset_is_cached_and_identical(tmp_path, monkeypatch):
     # A fresh cache writes the same bytes.
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "other"))
     assert _tree_digest(datagen.ensure_dataset(12)) == digest
-    assert not list(first.parent.glob(".n12-*")), "temporary directories left behind"
+    assert not list(first.parent.glob(".tmp-*")), "temporary directories left behind"
 
 
 def _tree_digest(root):
@@ -95,3 +100,168 @@ def test_scale_knob(monkeypatch):
     monkeypatch.setenv("STAC_BENCH_SCALE", "huge")
     with pytest.raises(ValueError, match="STAC_BENCH_SCALE"):
         _scale()
+
+
+# --- the verified cache ----------------------------------------------------------------------
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache with one 12-item dataset: ``(root, n)``."""
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    return datagen.ensure_dataset(12), 12
+
+
+def _heals(root, n, damage):
+    """``damage(root)`` makes the dataset fail verification; ensure_dataset restores the exact bytes."""
+    digest = _tree_digest(root)
+    damage(root)
+    with pytest.raises(datagen.DatasetError):
+        datagen.verify(root, n)
+    assert datagen.ensure_dataset(n) == root
+    assert _tree_digest(root) == digest
+    datagen.verify(root, n)
+
+
+def test_a_deleted_item_file_is_noticed_and_regenerated(cache):
+    _heals(*cache, lambda root: (root / "items" / f"{datagen.item_id(3)}.json").unlink())
+
+
+def test_a_truncated_file_is_noticed_and_regenerated(cache):
+    def truncate(root):
+        path = root / "items.ndjson"
+        path.write_bytes(path.read_bytes()[:-100])
+    _heals(*cache, truncate)
+
+
+def test_same_size_corruption_is_noticed(cache):
+    def flip(root):
+        path = root / "items" / f"{datagen.item_id(5)}.json"
+        data = bytearray(path.read_bytes())
+        data[100] ^= 0x01
+        path.write_bytes(bytes(data))
+    _heals(*cache, flip)
+
+
+def test_an_extra_file_is_noticed(cache):
+    _heals(*cache, lambda root: (root / "items" / "stray.json").write_text("{}"))
+
+
+def test_a_lying_manifest_is_not_accepted(cache):
+    def lie(root):
+        body = json.loads((root / "dataset.json").read_text())
+        body["n_items"] = 5
+        (root / "dataset.json").write_text(json.dumps(body))
+    _heals(*cache, lie)
+
+
+def test_a_consistent_lie_is_not_accepted(cache):
+    # A manifest rewritten to match a truncated dataset (its own digest recomputed) still
+    # lists fewer files than an n-item dataset has.
+    def rewrite(root):
+        (root / "items" / f"{datagen.item_id(11)}.json").unlink()
+        datagen.write_manifest(root, 12)
+    _heals(*cache, rewrite)
+
+
+def test_a_folder_without_manifest_is_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    final = datagen.data_root() / "n12"
+    final.mkdir(parents=True)
+    (final / "half-written.json").write_text("{")
+    root = datagen.ensure_dataset(12)  # was: ENOTEMPTY on every call
+    assert root == final and not (root / "half-written.json").exists()
+    datagen.verify(root, 12)
+
+
+def test_abandoned_temporary_folders_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    parent = datagen.data_root()
+    parent.mkdir(parents=True)
+    dead = _dead_pid()
+    (parent / f".tmp-{dead}-n12-abc").mkdir()                  # its process is gone
+    old = parent / f".tmp-{os.getpid()}-n12-old"                # alive, but hours old
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (parent / f".tmp-{os.getpid()}-n12-live").mkdir()           # a generation under way
+    (parent / f".old-{dead}-n12-x").mkdir()
+    datagen.ensure_dataset(12)
+    assert sorted(p.name for p in parent.glob(".*-*") if p.is_dir()) == [f".tmp-{os.getpid()}-n12-live"]
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_generation_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    code = ("import os, sys; sys.path.insert(0, %r); from benchmarks import datagen\n"
+            "datagen.write_manifest = lambda *a: os._exit(9)\n"
+            "datagen.ensure_dataset(12)") % str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, STAC_BENCH_PRELOAD="0")
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 9
+    parent = datagen.data_root()
+    assert list(parent.glob(".tmp-*")) and not (parent / "n12").exists()
+    root = datagen.ensure_dataset(12)
+    datagen.verify(root, 12)
+    assert not list(parent.glob(".tmp-*"))
+
+
+def test_check_source_is_a_cheap_size_check(cache):
+    root, _ = cache
+    datagen.check_source(root, "directory")
+    path = root / "items.json"
+    path.write_bytes(path.read_bytes()[:10])
+    datagen.check_source(root, "directory")  # another source: untouched
+    with pytest.raises(datagen.DatasetError, match="items.json"):
+        datagen.check_source(root, "feature_collection")
+
+
+def test_stored_digests_are_the_canonical_items(cache):
+    root, n = cache
+    assert datagen.read_digests(root) == [datagen.item_digest(datagen.make_item(i)) for i in range(n)]
+    manifest = json.loads((root / "dataset.json").read_text())
+    assert manifest["files"][datagen.DIGESTS][0] == n * datagen.DIGEST_SIZE
+
+
+# --- the geoparquet and malformed sources ---------------------------------------------------
+
+def test_geoparquet_source_is_rustacs_layout_with_the_items_version(dataset):
+    from benchmarks import _checks
+    import rustac
+
+    root, items = dataset
+    path = root / datagen.SOURCES["geoparquet"]
+    meta = pq.ParquetFile(path).metadata
+    assert {b"geo", b"stac-geoparquet"} <= set(meta.metadata)
+    assert meta.num_row_groups == 60 // datagen.unit_size(60)
+    table = pq.read_table(path)
+    assert set(table.column("stac_version").to_pylist()) == {"1.0.0"}
+    assert table.schema.field("geometry").type == pa_binary()
+    back = rustac.read_sync(str(path))["features"]
+    assert [datagen.canonical(_checks.canonical_datetimes(b)) for b in back] == \
+        [datagen.canonical(i) for i in items]
+
+
+def pa_binary():
+    import pyarrow as pa
+    return pa.binary()
+
+
+def test_malformed_source_mixes_five_percent_bad_files(dataset):
+    root, items = dataset
+    path = root / datagen.SOURCES["malformed"]
+    bad = datagen.malformed_files(60)
+    assert len(bad) == 3 and sorted(set(bad.values())) == sorted(datagen.MALFORMED_KINDS)
+    assert len(datagen.malformed_files(1000)) == 50
+    assert [json.loads((path / f"{i['id']}.json").read_text()) for i in items] == items
+    for name, kind in bad.items():
+        data = (path / name).read_bytes()
+        if kind == "truncated JSON":
+            with pytest.raises(ValueError):
+                json.loads(data)
+        elif kind == "a JSON array":
+            assert isinstance(json.loads(data), list)
+        else:
+            assert "geometry" not in json.loads(data)

@@ -282,3 +282,56 @@ def test_control_is_the_plain_loop(standin_at):
         bench.time_run()
     finally:
         bench.teardown()
+
+
+# --- the cache under the suite: damaged data is healed, never blamed on a strategy or commit ---
+
+def _item_file(root, i=4):
+    return datagen.source_path(root, "directory") / f"{datagen.item_id(i)}.json"
+
+
+def test_setup_cache_heals_a_truncated_probe_dataset(standin_at):
+    standin_at("c3_current")
+    bench = file_ingest.DirectoryModule()
+    probe_root = datagen.ensure_dataset(benchmarks.PROBE_ITEMS)
+    victim = _item_file(probe_root, 1)
+    victim.write_bytes(victim.read_bytes()[:50])  # was: `module` n/a, the commit blamed
+    roots = bench.setup_cache()
+    bench.setup(roots, N, "module", 1)
+    try:
+        bench.time_run()
+    finally:
+        bench.teardown()
+
+
+def test_data_damaged_after_setup_cache_fails_setup_not_the_strategy(root):
+    bench = file_ingest.Directory()
+    roots = bench.setup_cache()
+    victim = _item_file(root)
+    data = victim.read_bytes()
+    try:
+        victim.write_bytes(data[:-10])
+        with pytest.raises(datagen.DatasetError, match=victim.name):
+            bench.setup(roots, N, "loop", 1)
+    finally:
+        victim.write_bytes(data)
+
+
+@pytest.mark.parametrize("source", ["directory", "ndjson", "parquet", "collection"])
+def test_ceiling_read_checks_what_it_read_against_the_manifest(root, source):
+    bench = file_ingest.Directory()
+    bench.source = source
+    roots = bench.setup_cache()
+    bench.setup(roots, N, "ceiling_read", 1)
+    bench.time_run()
+    path = datagen.source_path(root, source)
+    victim = _item_file(root) if source == "directory" else (
+        path / "items" / f"{datagen.item_id(4)}.json" if source == "collection" else path)
+    data = victim.read_bytes()
+    try:
+        victim.write_bytes(data[:-10])  # was: passed (the bytes compared with themselves)
+        with pytest.raises(ResultMismatch, match="the manifest says"):
+            bench.time_run()
+    finally:
+        victim.write_bytes(data)
+        bench.teardown()

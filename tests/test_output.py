@@ -118,6 +118,39 @@ def _lossy_cases(tmp_path):
     w.write_feature_collection(items[1:], fc)
     yield "short feature collection", lambda: w.check_feature_collection(fc, N)
 
+    # Single faults the old spread sample (items 0, 3, 6, 9, ...) never saw: item 7.
+    d5 = tmp_path / "unsampled"
+    d5.mkdir()
+    for item in items:
+        w.write_item_file((str(d5), item, False))
+    (d5 / f"{items[7]['id']}.json").write_text(json.dumps(dict(items[7], assets={})))
+    yield "empty assets outside the sample", lambda: w.check_item_files(d5, N, keys=w.SURVIVE)
+
+    nd2 = tmp_path / "full-plus-dup.ndjson"
+    w.write_ndjson(items + items[7:8], nd2)
+    yield "full ndjson plus one duplicate", lambda: w.check_ndjson(nd2, N)
+
+    fc2 = tmp_path / "null-bbox.json"
+    w.write_feature_collection(items[:7] + [dict(items[7], bbox=None)] + items[8:], fc2)
+    yield "null bbox outside the sample", lambda: w.check_feature_collection(fc2, N)
+
+    pq2 = tmp_path / "changed.parquet"
+    changed = [dict(i) for i in items]
+    changed[7] = dict(items[7], properties={**items[7]["properties"], "platform": "landsat-9"})
+    w.write_parquet(changed, pq2)
+    yield "changed property outside the sample", lambda: w.check_parquet_files(pq2, N, keys=w.SURVIVE)
+
+    gp = tmp_path / "geo.parquet"
+    w.write_geoparquet(changed, gp)
+    yield "geoparquet: changed property", lambda: w.check_geoparquet(gp, N)
+
+    d6 = tmp_path / "relinked-broken"
+    d6.mkdir()
+    for item in items:
+        w.write_item_file((str(d6), w.relative_links(item), False))
+    (d6 / f"{items[7]['id']}.json").write_text(json.dumps(dict(w.relative_links(items[7]), stac_version=None)))
+    yield "invalid STAC outside SURVIVE", lambda: w.check_item_files(d6, N, keys=w.SURVIVE)
+
 
 def test_checks_catch_lossy_writers(standin_sm, tmp_path):
     from benchmarks._harness import ResultMismatch
@@ -125,6 +158,19 @@ def test_checks_catch_lossy_writers(standin_sm, tmp_path):
         with pytest.raises(ResultMismatch):
             check()
             pytest.fail(f"{what} not caught")
+
+
+def test_checks_pass_what_writers_write_faithfully(tmp_path):
+    """The allowances: OutputModule's links, rustac's stac_version and spelling of instants."""
+    from benchmarks import _writers as w
+    items = _items()
+    d = tmp_path / "relinked"
+    d.mkdir()
+    for item in items:
+        w.write_item_file((str(d), w.relative_links(item), False))
+    w.check_item_files(d, N, keys=w.SURVIVE)
+    w.write_geoparquet(items, tmp_path / "geo.parquet")
+    w.check_geoparquet(tmp_path / "geo.parquet", N)
 
 
 def test_module_parquet_name_collision_fails(standin_sm, monkeypatch):

@@ -1,0 +1,182 @@
+"""The check every run passes: each single fault in an otherwise perfect result must fail it."""
+
+import copy
+import datetime as dt
+
+import pytest
+
+from benchmarks import _checks, _writers, datagen
+from benchmarks._checks import ItemCheck, ResultMismatch, check_items
+
+N = 60
+#: An item the old check never looked at (not in the 17-item spread sample).
+UNSAMPLED = 7
+
+
+@pytest.fixture(scope="module")
+def items():
+    assert UNSAMPLED not in _checks.sample(N)
+    return datagen.make_items(N)
+
+
+def fails(items, match, **kwargs):
+    with pytest.raises(ResultMismatch, match=match):
+        check_items(items, N, "case", **kwargs)
+
+
+def with_item(items, i, **changes):
+    out = list(items)
+    out[i] = {**copy.deepcopy(items[i]), **changes}
+    return out
+
+
+def test_the_exact_items_in_any_order_pass(items):
+    check_items(list(reversed(items)), N)
+    check_items(iter(items), N)  # a one-shot stream
+
+
+def test_a_full_set_plus_one_duplicate_fails(items):
+    fails(items + [items[UNSAMPLED]], "got 61: 0 lost .* 1 duplicated")
+
+
+def test_a_duplicate_in_place_of_a_lost_item_fails(items):
+    fails(items[:-1] + [items[0]], "1 lost .*bench-item-000059.* 1 duplicated")
+
+
+def test_one_lost_item_fails(items):
+    fails(items[:UNSAMPLED] + items[UNSAMPLED + 1:], "1 lost")
+
+
+def test_an_unexpected_extra_item_fails(items):
+    fails(items + [dict(items[0], id="bench-item-999999")], "1 unexpected")
+
+
+def test_one_changed_property_outside_the_old_sample_fails(items):
+    bad = copy.deepcopy(items)
+    bad[UNSAMPLED]["properties"]["eo:cloud_cover"] += 1
+    fails(bad, r"bench-item-000007 differs from the source: 'properties' differs in \['eo:cloud_cover'\]")
+
+
+def test_empty_assets_fail(items):
+    fails(with_item(items, UNSAMPLED, assets={}), "'assets' differs")
+
+
+def test_null_bbox_fails(items):
+    fails(with_item(items, UNSAMPLED, bbox=None), "'bbox' is NoneType None")
+
+
+def test_a_non_dict_fails(items):
+    fails(items[:-1] + [[items[-1]]], "got a list, not an item dict")
+
+
+def test_a_value_json_cannot_encode_fails(items):
+    fails(with_item(items, UNSAMPLED, geometry=b"\x01\x03"), "values JSON cannot encode")
+
+
+# --- the schema (offline) ----------------------------------------------------------------------
+
+def test_generated_items_are_valid_stac_1_0(items, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("schema validation must not touch the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    _checks._validator.cache_clear()
+    fresh = dict(items[3], id="bench-item-000003")
+    _checks.VALID.discard(datagen.item_digest(fresh))
+    _checks.validate(fresh)
+    assert _checks._validator("1.0.0") is not None and _checks._validator("1.1.0") is not None
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"bbox": None}, "bbox"),
+    ({"geometry": {"type": "Polygon"}}, "geometry"),
+    ({"stac_version": "0.9.0"}, "no STAC item schema"),
+    ({"links": [{"href": "x"}]}, "links/0"),
+    ({"properties": {"platform": "x"}}, "properties"),
+])
+def test_schema_rejects_invalid_items(items, change, match):
+    with pytest.raises(ResultMismatch, match=match):
+        _checks.validate({**items[0], **change})
+
+
+def test_every_item_is_validated_once_per_process(items, monkeypatch):
+    calls = []
+    real = _checks._validator
+
+    def counting(version):
+        validator = real(version)
+        return type("V", (), {"iter_errors": lambda self, item: (calls.append(item["id"]),
+                                                                 validator.iter_errors(item))[1]})()
+
+    monkeypatch.setattr(_checks, "_validator", counting)
+    monkeypatch.setattr(_checks, "VALID", set())
+    monkeypatch.setattr(_checks, "_EXPECTED", {})
+    check_items(items, N)
+    assert sorted(calls) == sorted(i["id"] for i in items)  # every item once
+    check_items(items, N)
+    assert len(calls) == N  # and not again in this process
+
+
+# --- allowances that stay: server links, SURVIVE keys, properties.updated, instants ---------
+
+def test_normalise_removes_only_what_it_is_told(items):
+    served = [dict(i, links=i["links"] + [{"rel": "self", "href": "http://api/x", "type": "application/json"}])
+              for i in items]
+    fails(served, "'links'")
+
+    def strip(item):
+        return {**item, "links": [ln for ln in item["links"] if not ln["href"].startswith("http://api/")]}
+    check_items(served, N, normalise=strip)
+    served[UNSAMPLED]["assets"] = {}
+    fails(served, "'assets' differs", normalise=strip)
+
+
+def _output_check(got):
+    check = ItemCheck(N, "out", keys=_writers.SURVIVE, loose_props=("updated",))
+    check.add_all(got)
+    check.finish()
+
+
+def test_survive_keys_and_updated_are_the_only_allowances(items):
+    relinked = [_writers.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
+                for i in items]
+    _output_check(relinked)
+    bad = copy.deepcopy(relinked)
+    bad[UNSAMPLED]["properties"]["platform"] = "landsat"
+    with pytest.raises(ResultMismatch, match="'properties' differs in"):
+        _output_check(bad)
+
+
+def test_outside_survive_an_item_must_still_be_valid_stac(items):
+    relinked = [_writers.relative_links(i) for i in items]
+    relinked[UNSAMPLED]["stac_version"] = "0.8"
+    with pytest.raises(ResultMismatch, match="no STAC item schema"):
+        _output_check(relinked)
+    relinked = [_writers.relative_links(i) for i in items]
+    relinked[UNSAMPLED]["links"] = [{"rel": "self"}]
+    with pytest.raises(ResultMismatch, match="not a valid STAC"):
+        _output_check(relinked)
+
+
+def test_instants_spelled_differently_are_the_same_item(items):
+    spelled = copy.deepcopy(items)
+    for item in spelled:
+        item["properties"]["created"] = item["properties"]["created"].replace("Z", "+00:00")
+        item["properties"]["updated"] = item["properties"]["updated"].replace("Z", ".000+00:00")
+    fails(spelled, "'properties' differs")
+    check_items(spelled, N, normalise=_checks.canonical_datetimes)
+    objects = copy.deepcopy(items)
+    objects[UNSAMPLED]["properties"]["created"] = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    fails(objects, "differs from the source", normalise=_checks.canonical_datetimes)
+
+
+def test_check_ids_is_the_one_id_set_check():
+    ids = [datagen.item_id(i) for i in range(N)]
+    _checks.check_ids(ids, N, "x", "blobs")
+    with pytest.raises(ResultMismatch, match="1 duplicated"):
+        _checks.check_ids(ids + ids[:1], N, "x", "blobs")
+    with pytest.raises(ResultMismatch, match="1 lost"):
+        _checks.check_ids(ids[1:], N, "x", "blobs")
