@@ -211,3 +211,14 @@ def test_report_invariants_hold_on_real_results(asv_run, tmp_path):
 
     check_report_invariants(asv_run["results"], tmp_path=tmp_path)
     check_gate_self_compare(asv_run["results"])
+
+
+def test_asv_check_is_clean(asv_run):
+    # asv collects any time_/track_/peakmem_/mem_ function in benchmarks/ as a benchmark,
+    # helpers included; `asv check` must find nothing to complain about on the stand-in.
+    env_python = next((asv_run["dir"] / "env").glob("*/bin/python"))
+    proc = subprocess.run([sys.executable, "-m", "asv", "check", "--config", "asv.conf.json",
+                           "-E", f"existing:{env_python}"], cwd=asv_run["dir"], env=asv_run["env"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "check failed" not in proc.stdout, proc.stdout[-3000:]
