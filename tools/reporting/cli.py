@@ -6,8 +6,9 @@
     python tools/report.py compare BASE HEAD [--factor 1.1] [--only-changed]
     python tools/report.py history BENCH_OR_SCENARIO [--where k=v] [--branch B]
 
-Exit codes: 0 = fine, 1 = the gate found regressions (slower, or failed /
-became n/a), 2 = bad input or usage (one-line message on stderr, no traceback).
+Exit codes: 0 = fine, 1 = the gate found regressions (slower beyond the factor and
+the control drift, failed / became n/a, or removed), 2 = bad input or usage (one-line
+message on stderr, no traceback), including `compare` of the same results twice.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def parse_factor(text: str) -> float:
 class Compare:
     name = "compare"
     help = "gate: compare two commits or result files; exit 1 on regression"
-    epilog = ("Exit codes: 0 the gate passed; 1 something regressed, failed, became n/a or was removed; "
+    epilog = ("Control drift: harness and ceiling strategies and *.Control classes do not run stac-manager; "
+              "the 90th percentile of how far they moved (per kind: time, throughput, memory) is the "
+              "machine's drift, and a stac-manager row is a regression only beyond max(factor, drift). "
+              "Exit codes: 0 the gate passed; 1 something regressed, failed, became n/a or was removed; "
               "2 bad input, including base and head being the same results (nothing to compare).")
 
     @staticmethod

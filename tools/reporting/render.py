@@ -176,6 +176,7 @@ COMPARE_SECTIONS = [
     ("failed", "Failed / became n/a", False),
     ("removed", "Removed (in the base, missing from the head)", False),
     ("improved", "Improvements", True),
+    ("control", "Control rows that moved (not gated: they measure the machine)", True),
     ("fixed", "Now measured", False),
     ("untracked", "Changed, direction unknown", True),
     ("incomparable", "Not comparable (benchmark changed)", False),
@@ -204,7 +205,7 @@ def _gate_line(cmp: dict) -> str:
     allowed = c["removed"] and cmp.get("allow_removed")
     if not cmp["gate_failed"]:
         note = f"; {c['removed']} removed (allowed by --allow-removed)" if allowed else ""
-        return f"**Gate: passed** — nothing regressed beyond the factor{note}."
+        return f"**Gate: passed** — nothing regressed beyond the factor and the control drift{note}."
     parts = []
     if c["regressed"]:
         parts.append(f"{c['regressed']} got worse")
@@ -223,9 +224,30 @@ def _compare_header(cmp: dict) -> list:
         f"Machine `{head['machine']}`, environment `{head['env']}`"
         + (f" (base: `{base['env']}`)" if base["env"] != head["env"] else "")
         + f". Factor {f:g}: time / memory rising, or throughput falling, by more than "
-        f"{(f - 1) * 100:.0f}% is a regression.",
+        f"{(f - 1) * 100:.0f}%, and by more than the control rows drifted, is a regression.",
         "",
     ]
+
+
+def _drift_worst(w: dict) -> str:
+    r = w["ratio"]
+    how = "unchanged" if r == 1 else f"{r:.2f}x worse" if r > 1 else f"{1 / r:.2f}x better"
+    return f"`{w['benchmark']}` ({w['params'] or '—'}): {how}"
+
+
+def _drift_section(cmp: dict) -> list:
+    """What the controls saw: per kind, their number, the drift, the worst row, the threshold."""
+    drift = cmp.get("drift") or {}
+    out = ["### Control drift", "",
+           "Harness and ceiling strategies and `*.Control` classes do not run stac-manager: what they "
+           "moved is the machine. Drift = 90th percentile of max(r, 1/r) over their rows (r = head/base, "
+           "> 1 = worse); a stac-manager row counts only beyond max(factor, drift). Control rows are never "
+           "regressions.", ""]
+    if not drift:
+        return out + ["_No control rows measured on both sides: the factor alone decides._", ""]
+    rows = [[kind, str(d["rows"]), f"{d['drift']:.2f}x", _drift_worst(d["worst"]), f"{d['threshold']:.2f}"]
+            for kind, d in drift.items()]
+    return out + [table(rows, ["Kind", "Control rows", "Drift", "Worst control row", "Threshold"]), ""]
 
 
 def render_compare(cmp: dict, only_changed: bool = False) -> str:
@@ -233,6 +255,7 @@ def render_compare(cmp: dict, only_changed: bool = False) -> str:
     counts = [[label, str(c[k])] for k, label in CATEGORIES
               if c[k] or k in ("regressed", "failed", "improved", "unchanged")]
     out = _compare_header(cmp) + [_gate_line(cmp), "", table(counts, ["Outcome", "Count"]), ""]
+    out += _drift_section(cmp)
     for cat, title, with_ratio in COMPARE_SECTIONS:
         if c[cat]:
             out += [f"### {title}", "", _compare_table(cmp, cat, with_ratio), ""]
