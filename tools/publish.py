@@ -229,7 +229,11 @@ def main(argv=None):
     if not Path(args.config).is_file():
         print(f"publish.py: no asv config at {args.config}", file=sys.stderr)
         return 2
-    html_dir = html_dir_of(args.config)
+    try:
+        html_dir = html_dir_of(args.config)
+    except Exception as exc:  # asv's UserError, JSON errors: one line, not a traceback
+        print(f"publish.py: cannot read {args.config}: {exc}", file=sys.stderr)
+        return 2
     status = asv_publish(args.config)
     if status != 0:
         print(f"publish.py: asv publish exited {status}", file=sys.stderr)
