@@ -102,6 +102,15 @@ def test_schema_rejects_invalid_items(items, change, match):
         _checks.validate({**items[0], **change})
 
 
+def test_items_equal_to_an_invalid_source_still_fail_the_schema(items):
+    # Stored digests say what the source holds; they do not make it valid STAC.
+    invalid = [dict(i, bbox=None) for i in items]
+    digests = [(datagen.item_digest(i), datagen.native_digest(i)) for i in invalid]
+    check = ItemCheck(N, "stored", digests=digests)
+    with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):
+        check.add_all(invalid)
+
+
 def test_every_item_is_validated_once_per_process(items, monkeypatch):
     calls = []
     real = _checks._validator

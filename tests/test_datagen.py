@@ -130,6 +130,8 @@ def test_a_truncated_file_is_noticed_and_regenerated(cache):
     def truncate(root):
         path = root / "items.ndjson"
         path.write_bytes(path.read_bytes()[:-100])
+        with pytest.raises(datagen.DatasetError, match="changed size"):
+            datagen.verify(root, 12, deep=False)  # sizes alone see it
     _heals(*cache, truncate)
 
 
@@ -220,9 +222,10 @@ def test_check_source_is_a_cheap_size_check(cache):
 
 def test_stored_digests_are_the_canonical_items(cache):
     root, n = cache
-    assert datagen.read_digests(root) == [datagen.item_digest(datagen.make_item(i)) for i in range(n)]
+    assert datagen.read_digests(root) == [(datagen.item_digest(datagen.make_item(i)), datagen.native_digest(datagen.make_item(i)))
+                                          for i in range(n)]
     manifest = json.loads((root / "dataset.json").read_text())
-    assert manifest["files"][datagen.DIGESTS][0] == n * datagen.DIGEST_SIZE
+    assert manifest["files"][datagen.DIGESTS][0] == 2 * n * datagen.DIGEST_SIZE
 
 
 # --- the geoparquet and malformed sources ---------------------------------------------------

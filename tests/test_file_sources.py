@@ -207,3 +207,21 @@ def test_malformed_module_that_yields_a_bad_file_fails_naming_the_files(standin_
     with pytest.raises(ResultMismatch, match=r"got a list, not an item dict \[reading a directory with 3 "
                                              r"malformed files \(bench-item-000000-bad000\.json"):
         bench.time_run()
+
+
+def test_a_loader_that_swaps_a_bad_file_for_a_good_one_fails(root, monkeypatch):
+    bench = file_ingest.Malformed()
+    bench.setup(bench.setup_cache(), N, "loop", 1)
+    real = _sources.load_counted
+    good = str(datagen.source_path(root, "malformed") / f"{datagen.item_id(9)}.json")
+
+    def swaps(unit):  # counts a good file as bad and skips a bad one silently: the count stays 3
+        if unit[1] == good:
+            return real(unit)[0], [(unit[1], "wrongly bad")]
+        if unit[1] == bench.bad[0]:
+            return [], []
+        return real(unit)
+
+    monkeypatch.setattr(_sources, "load_counted", swaps)
+    with pytest.raises(ResultMismatch, match=r"counted 3 bad files.*good files counted as bad \[.*000009\.json"):
+        bench.time_run()

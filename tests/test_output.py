@@ -140,6 +140,10 @@ def _lossy_cases(tmp_path):
     w.write_parquet(changed, pq2)
     yield "changed property outside the sample", lambda: w.check_parquet_files(pq2, N, keys=w.SURVIVE)
 
+    arr = tmp_path / "array.json"
+    arr.write_text(json.dumps(items))
+    yield "a JSON array, not a FeatureCollection", lambda: w.check_feature_collection(arr, N)
+
     gp = tmp_path / "geo.parquet"
     w.write_geoparquet(changed, gp)
     yield "geoparquet: changed property", lambda: w.check_geoparquet(gp, N)
