@@ -152,7 +152,9 @@ def test_check_items_catches_lost_duplicated_and_mangled():
     mangled[0] = dict(mangled[0], bbox=[0, 0, 0, 0])
     with pytest.raises(ResultMismatch, match="differs from the source"):
         check_items(mangled, N)
-    check_items(mangled, N, exact=False)  # deprecated: ids and schema only
+    check_items(mangled, N, exact=False)  # deprecated: ids and structure only
+    with pytest.raises(ResultMismatch, match="not a STAC item"):
+        check_items(broken, N, exact=False)
 
 
 def test_memory_increment_counts_child_processes():
