@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 
 from . import datagen
-from ._checks import ID_PATTERN, ItemCheck, ResultMismatch, canonical_datetimes, exact, prepare  # noqa: F401
+from ._checks import ID_PATTERN, ItemCheck, ResultMismatch, canonical_datetimes, exact  # noqa: F401 (re-exported)
 
 #: What must survive any writer; stac-manager's OutputModule may legitimately rewrite ``links``.
 SURVIVE = ("type", "id", "collection", "geometry", "bbox", "properties", "assets")

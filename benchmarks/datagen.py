@@ -5,25 +5,18 @@ installed libraries, so every stac-manager commit reads the same bytes.  The
 datasets are written once per scale into a cache directory shared by all asv
 environments (``STAC_BENCH_DATA_DIR``, default ``~/.cache/stac-manager-benchmarks``).
 
-A dataset is trusted only while it matches its manifest (``dataset.json``): the
-exact list of files an ``n``-item dataset must hold, each one's size and blake2b
-digest, the malformed files, and ``digests.bin`` (one 16-byte digest per item of
-its canonical JSON, what every check compares against).  ``ensure_dataset``
-verifies it before handing it out and regenerates it atomically (under a lock)
-when anything differs; it also removes temporary folders that a killed generation
-left behind.
+A dataset is trusted only while it matches its manifest (``dataset.json``, see
+``_datacache``): the exact list of files an ``n``-item dataset must hold, each one's
+size and digest, the malformed files, and ``digests.bin`` (two 16-byte digests per
+item of its JSON, canonical and in generated key order: what every check compares
+against).  ``ensure_dataset`` verifies it before handing it out and regenerates it
+atomically when anything differs.
 """
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -58,10 +51,6 @@ MALFORMED_SHARE = 0.05
 MALFORMED_KINDS = ("truncated JSON", "a JSON array", "not a STAC item")
 #: Temporary folders of a generation older than this are abandoned, whatever their pid says.
 STALE_SECONDS = 30 * 60
-
-
-class DatasetError(RuntimeError):
-    """A dataset on disk does not match its manifest."""
 
 
 def unit_size(n):
@@ -297,177 +286,6 @@ def write_dataset(root, n):
     return root
 
 
-# --- the manifest ----------------------------------------------------------------------------
-
-def expected_files(n):
-    """Every file an ``n``-item dataset holds (paths relative to its root, manifest aside)."""
-    ids = [item_id(i) for i in range(n)]
-    files = {f"items/{i}.json" for i in ids} | {f"collection/items/{i}.json" for i in ids}
-    files |= {f"malformed/{i}.json" for i in ids} | {f"malformed/{b}" for b in malformed_files(n)}
-    files |= {"items.json", "items.ndjson", "items.parquet", "items.geo.parquet", "collection/collection.json",
-              DIGESTS}
-    return files
-
-
-def _file_digest(path):
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=DIGEST_SIZE)).hexdigest()
-
-
-def _scan(root):
-    """``{relative path: size}`` of every file below ``root`` but the manifest."""
-    found = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if rel != MANIFEST:
-                found[rel] = os.stat(path).st_size
-    return found
-
-
-def write_manifest(root, n):
-    root = Path(root)
-    files = {rel: [size, _file_digest(root / rel)] for rel, size in sorted(_scan(root).items())}
-    body = {"n_items": n, "seed": SEED, "generator_version": GENERATOR_VERSION,
-            "bad_files": {f"malformed/{k}": v for k, v in malformed_files(n).items()}, "files": files}
-    (root / MANIFEST).write_bytes(json.dumps(body, indent=1, sort_keys=True).encode())
-
-
-def read_manifest(root):
-    """The manifest of the dataset at ``root``; raises DatasetError if missing or unreadable."""
-    try:
-        body = json.loads((Path(root) / MANIFEST).read_bytes())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{root}: no readable {MANIFEST} ({exc})") from exc
-    if not isinstance(body, dict):
-        raise DatasetError(f"{root}: {MANIFEST} is not a JSON object")
-    return body
-
-
-def verify(root, n, deep=True):
-    """Raise DatasetError unless ``root`` holds exactly the ``n``-item dataset of this generator.
-
-    Checks the manifest against what an ``n``-item dataset must hold, then every file's
-    size, and (``deep``) every file's digest.
-    """
-    body = read_manifest(root)
-    want = {"n_items": n, "seed": SEED, "generator_version": GENERATOR_VERSION}
-    got = {k: body.get(k) for k in want}
-    if got != want:
-        raise DatasetError(f"{root}: manifest says {got}, expected {want}")
-    files = body.get("files", {})
-    if set(files) != expected_files(n):
-        raise DatasetError(f"{root}: manifest lists {len(files)} files, an {n}-item dataset has "
-                           f"{len(expected_files(n))}")
-    on_disk = _scan(root)
-    lost, extra = sorted(set(files) - set(on_disk)), sorted(set(on_disk) - set(files))
-    if lost or extra:
-        raise DatasetError(f"{root}: {len(lost)} files missing {lost[:3]}, {len(extra)} unexpected {extra[:3]}")
-    resized = sorted(rel for rel, (size, _) in files.items() if on_disk[rel] != size)
-    if resized:
-        raise DatasetError(f"{root}: {len(resized)} files changed size, e.g. {resized[:3]}")
-    if deep:
-        changed = sorted(rel for rel, (_, digest) in files.items() if _file_digest(Path(root) / rel) != digest)
-        if changed:
-            raise DatasetError(f"{root}: {len(changed)} files changed content, e.g. {changed[:3]}")
-    return body
-
-
-def source_sizes(root, source):
-    """``{absolute path: size}`` of one source's files, from the manifest."""
-    rel = SOURCES[source]
-    files = read_manifest(root)["files"]
-    return {str(Path(root) / p): size for p, (size, _) in files.items()
-            if p == rel or p.startswith(rel + "/")}
-
-
-def check_source(root, source):
-    """Cheap check before a benchmark reads a source: each file still has its manifest size."""
-    sizes = source_sizes(root, source)
-    if not sizes:
-        raise DatasetError(f"{root}: the manifest has no source {source!r}")
-    for path, size in sizes.items():
-        try:
-            actual = os.stat(path).st_size
-        except OSError as exc:
-            raise DatasetError(f"{path}: {exc}") from exc
-        if actual != size:
-            raise DatasetError(f"{path}: {actual} bytes, the manifest says {size}")
-
-
-# --- the cache ---------------------------------------------------------------------------------
-
-def data_root():
-    default = Path.home() / ".cache" / "stac-manager-benchmarks"
-    return Path(os.environ.get("STAC_BENCH_DATA_DIR", default)) / f"data-v{GENERATOR_VERSION}"
-
-
-@contextmanager
-def _lock(path):
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_abandoned(parent, now=None):
-    """Remove temporary folders (``.tmp-<pid>-*``, ``.old-<pid>-*``) whose process is dead or that
-    are older than ``STALE_SECONDS``; return their names."""
-    now = time.time() if now is None else now
-    removed = []
-    for path in Path(parent).glob(".*-*"):
-        kind, _, rest = path.name[1:].partition("-")
-        pid = rest.split("-", 1)[0]
-        if kind not in ("tmp", "old") or not pid.isdigit() or not path.is_dir():
-            continue
-        if not _pid_alive(int(pid)) or now - path.stat().st_mtime > STALE_SECONDS:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
-    return removed
-
-
-def ensure_dataset(n):
-    """Return the directory of the verified ``n``-item dataset, (re)generating it atomically."""
-    final = data_root() / f"n{n}"
-    try:
-        verify(final, n)
-        return final
-    except DatasetError:
-        pass
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(final.parent / f".n{n}.lock"):
-        clean_abandoned(final.parent)
-        try:  # another process may have regenerated it while we waited
-            verify(final, n)
-            return final
-        except DatasetError:
-            pass
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-n{n}-", dir=final.parent))
-        try:
-            write_dataset(tmp, n)
-            if final.exists() or final.is_symlink():
-                old = tempfile.mkdtemp(prefix=f".old-{os.getpid()}-n{n}-", dir=final.parent)
-                os.rename(final, Path(old) / "dataset")
-                shutil.rmtree(old, ignore_errors=True)
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
 def source_path(root, source):
     return Path(root) / SOURCES[source]
 
@@ -478,3 +296,9 @@ def fingerprint(items):
     for item in items:
         h.update(json.dumps(item, sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
+
+
+# The verified cache (manifest, verification, atomic regeneration) lives in ``_datacache``;
+# its public names are datagen's, as before.
+from ._datacache import (DatasetError, check_source, clean_abandoned, data_root, ensure_dataset,  # noqa: E402,F401
+                         expected_files, read_manifest, source_sizes, verify, write_manifest)
