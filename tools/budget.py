@@ -3,6 +3,7 @@
 
     python tools/budget.py {history,full} COMMIT [COMMIT ...] [--config asv.conf.json]
                            [--fresh-env] [--launch-method forkserver|spawn] [-- ASV RUN ARGS]
+    python tools/budget.py recorded RESULTS/MACHINE      # the same split, from results on disk
 
 A measurement of the suite itself (a benchmark of the benchmarks, not a test): it runs
 ``asv run <profile> COMMIT^!`` once per commit into a throw-away results folder (your results
@@ -67,13 +68,42 @@ def split(results_dir, commit, wall):
     files = list(Path(results_dir).glob(f"{MACHINE}/{commit[:8]}-*.json"))
     if not files:
         return None
-    data = json.loads(files[0].read_text())
+    build, benches = recorded_seconds(json.loads(files[0].read_text()))
+    return build, benches, max(0.0, wall - build - benches)
+
+
+def recorded_seconds(data):
+    """(build/install, benchmarks incl. setup_cache) seconds that asv recorded in one results file."""
     durations = data.get("durations", {})
     build = sum(v for k, v in durations.items() if k.startswith("<build"))
     caches = sum(v for k, v in durations.items() if k.startswith("<setup_cache"))
     col = data["result_columns"].index("duration")
     benches = sum(row[col] for row in data["results"].values() if len(row) > col and row[col])
-    return build, benches + caches, max(0.0, wall - build - benches - caches)
+    return build, benches + caches
+
+
+def recorded(machine_dir):
+    """Print the recorded cost of every commit in ``machine_dir``, grouped by profile."""
+    history = set(bench.history_classes())
+    rows = []
+    for path in sorted(Path(machine_dir).glob("*.json")):
+        if path.name == "machine.json":
+            continue
+        data = json.loads(path.read_text())
+        classes = {name.rsplit(".", 1)[0] for name in data.get("results", {})}
+        profile = "full" if classes - history else "history"
+        build, benches = recorded_seconds(data)
+        rows.append((profile, data.get("date", 0), data["commit_hash"][:8], build, benches))
+    print("| profile | commits | median build/install (s) | median benchmarks (s) | median total (s) | max total (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for profile in ("history", "full"):
+        mine = [r for r in rows if r[0] == profile]
+        if mine:
+            totals = [r[3] + r[4] for r in mine]
+            print(f"| {profile} | {len(mine)} | {statistics.median(r[3] for r in mine):.0f} | "
+                  f"{statistics.median(r[4] for r in mine):.0f} | {statistics.median(totals):.0f} | "
+                  f"{max(totals):.0f} |")
+    return 0
 
 
 def measure(args, work, config):
@@ -114,6 +144,8 @@ def render(rows, profile, launch_method):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["recorded"] and len(argv) == 2:
+        return recorded(argv[1])
     cut = argv.index("--") if "--" in argv else len(argv)
     parser = argparse.ArgumentParser(prog="tools/budget.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", choices=bench.PROFILES)
