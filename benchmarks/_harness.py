@@ -11,12 +11,15 @@ A *strategy* maps a top-level function over work units:
 The asyncio designs run synchronous work with ``run_in_executor`` on a pool of
 exactly N threads (``asyncio.to_thread`` would cap them at the default
 executor's ``min(32, cpus + 4)``).  Pools start in ``Runner()`` (the benchmark's
-``setup``) and stop in ``close()`` (its ``teardown``).
+``setup``) and stop in ``close()`` (its ``teardown``, or at once when ``setup`` raises:
+see ``Scenario``); process workers die with the benchmark process (PR_SET_PDEATHSIG), so
+asv's timeout killing a benchmark leaves none behind.
 """
 
 import abc
 import asyncio
 import concurrent.futures as cf
+import functools
 import multiprocessing
 import os
 import shutil
@@ -29,16 +32,25 @@ from pathlib import Path
 import psutil
 
 from . import datagen, strategies
+from ._lifetime import die_with_parent
 
 #: The harness designs (rows of ``strategies.TABLE``) and the pool each one needs.
 DESIGNS = {"loop": None, "semaphore": "threads", "queue": "threads", "threads": "threads",
            "processes": "processes"}
 #: Process pools larger than this make no sense on the machine's cores: n/a.
 MAX_PROCESSES = max(5, os.cpu_count() or 1)
+#: Seconds a process pool may take to start every worker, and a pool to stop in ``close()``.
+POOL_START_TIMEOUT = 300.0
+POOL_CLOSE_TIMEOUT = 10.0
 
 
 def _noop(_):
     return os.getpid()
+
+
+def _worker_init(parent_pid):
+    """Process-pool initializer: the worker dies with the process that started the pool."""
+    die_with_parent(parent_pid)
 
 
 class Runner:
@@ -60,9 +72,15 @@ class Runner:
             parent = str(Path(__file__).resolve().parents[1])
             if parent not in sys.path:
                 sys.path.append(parent)
+            # Started from this (the benchmark's main) thread: PR_SET_PDEATHSIG follows it.
             ctx = multiprocessing.get_context("spawn")
-            self.pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx)
-            list(self.pool.map(_noop, range(concurrency)))  # start every worker now
+            self.pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx, initializer=_worker_init,
+                                               initargs=(os.getpid(),))
+            try:  # start every worker now
+                list(self.pool.map(_noop, range(concurrency), timeout=POOL_START_TIMEOUT))
+            except BaseException:
+                self.close()
+                raise
 
     def map(self, fn, units):
         """``[fn(u) for u in units]``, in order, computed with this strategy."""
@@ -113,10 +131,23 @@ class Runner:
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, unit)
         return call
 
-    def close(self):
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+    def close(self, timeout=POOL_CLOSE_TIMEOUT):
+        """Stop the pool (idempotent): workers get ``timeout`` s to finish, then processes are killed."""
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        # The executors keep their workers private; these are the only handles to bound the wait.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        workers = [*processes, *getattr(pool, "_threads", ()),
+                   *filter(None, [getattr(pool, "_executor_manager_thread", None)])]
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for proc in processes:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5.0)
 
 
 async def _semaphore(afn, units, n, consume=None):
@@ -201,6 +232,21 @@ def peak_rss_increment_mb(fn, interval=0.005):
     return max(0.0, (max(peak, _rss_tree(proc)) - base) / 1e6)
 
 
+def _teardown_on_error(setup):
+    """``setup`` that calls ``self.teardown(*args)`` when it raises, then re-raises."""
+    @functools.wraps(setup)
+    def wrapped(self, *args):
+        try:
+            return setup(self, *args)
+        except BaseException as exc:
+            try:
+                self.teardown(*args)
+            except Exception as cleanup:  # noqa: BLE001 - the setup's error is the one to report
+                exc.add_note(f"teardown after the failed setup failed too: {cleanup!r}")
+            raise
+    return wrapped
+
+
 def items_per_second(fn, n_items):
     start = time.perf_counter()
     fn()
@@ -211,8 +257,17 @@ class Scenario(abc.ABC):
     """Base of every scenario class: timing knobs and the four measurements.
 
     Subclasses set ``self.run`` (one complete, checked run) and ``self.n`` in
-    ``setup``.  Abstract, so that asv does not collect it as a benchmark.
+    ``setup``.  Abstract, so that asv does not collect it as a benchmark.  A ``setup``
+    that raises (n/a included) runs ``teardown`` before the error leaves it: asv skips
+    ``teardown`` then, and a pool or server started before the error would live on.
+    ``teardown`` must therefore be idempotent and cope with a half-done ``setup``.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        setup = cls.__dict__.get("setup")
+        if setup is not None and not getattr(setup, "__isabstractmethod__", False):
+            cls.setup = _teardown_on_error(setup)
 
     number = 1
     repeat = (1, 3, 10.0)

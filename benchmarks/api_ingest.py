@@ -2,17 +2,19 @@
 
 ``SearchModule`` / ``FaultsModule`` run stac-manager (history profile); ``Search`` / ``Faults``
 run the clients without it and the ceilings (full profile); ``Control`` is the suite's
-subject-independent noise floor (both profiles).
+subject-independent noise floor (both profiles).  The classes differ by one hook,
+``proxy_options``: what the last parameter asks of the proxy.
 """
 
 import asyncio
 import math
 import random
 
-from . import (CONCURRENCY, LATENCY, N_ITEMS, datagen, ingest_config, ingest_items, ingest_module,
+from . import (CONCURRENCY, LATENCY, N_ITEMS, datagen, ingest_config, ingest_each, ingest_module,
                make_context, probe, strategies)
-from . import _stacapi
-from ._harness import ResultMismatch, Scenario, _sample, check_items
+from . import _stacclients as clients
+from ._harness import ResultMismatch, Scenario, _sample, check_items, items_per_second
+from ._stacserver import DEFAULT_PROXY, StacApi
 from .strategies import CEILING, HARNESS, SUBJECT
 
 try:
@@ -25,7 +27,10 @@ except ImportError:  # outside asv (tests, by hand)
 MIN_PAGES = 50
 #: The largest page: stac-manager's default ``limit``.
 MAX_LIMIT = 100
-RETRY = _stacapi.Retry(attempts=5, backoff=0.05, max_wait=10.0)
+#: 5 tries per request, 30 s per try, 120 s per fetch (asv's timeout is 600 s).
+RETRY = clients.Retry(attempts=5, backoff=0.05, max_wait=10.0, timeout=30.0, deadline=120.0)
+#: Proxy options that inject faults: applied after the warm-up run, which never meets one.
+FAULT_OPTIONS = ("fault", "fault_rate", "fault_match", "fault_limit", "retry_after")
 
 
 def page_limit(n_items):
@@ -41,7 +46,7 @@ def check_api_items(items, n_items, label, base_url):
     by_id = {item["id"]: item for item in items}
     for i in _sample(n_items):
         want = datagen.make_item(i)
-        got = _stacapi.server_links(by_id[want["id"]], base_url)
+        got = clients.server_links(by_id[want["id"]], base_url)
         if got != want:
             keys = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
             raise ResultMismatch(f"{label}: item {want['id']} differs from the source in {keys}")
@@ -61,47 +66,46 @@ def n_pages(n_items):
 
 
 class _ApiIngest(Scenario):
-    """Fetch every item of the collection from the API; one server + proxy per setup."""
+    """Fetch every item of the collection from the API; one server + proxy per setup.
+
+    ``run`` is one complete, checked fetch.  Under injected faults a client that gives up
+    with an error naming what it could not fetch (``IncompleteFetch``) is n/a
+    (SkipNotImplemented, the reason in asv's log); without faults it fails.  A short or
+    duplicated item set without an error always fails (ResultMismatch).
+    """
 
     version = "2"
     param_names = ["n_items", "strategy", "concurrency", "latency_ms"]
-    #: proxy options (fault injection) applied after the warm-up run
-    faults = {}
-    #: reseed the proxy before each run, so every run meets the same faults
-    reseed = False
 
     def setup_cache(self):
         return {n: str(datagen.ensure_dataset(n)) for n in N_ITEMS}
 
-    def setup(self, roots, n_items, strategy, concurrency, latency_ms):
-        self.n, self.api, self.limit = n_items, None, page_limit(n_items)
-        self.label = f"api/{strategy}/{concurrency}/{latency_ms}ms"
-        self._validate(strategy, concurrency, latency_ms)
-        if strategy == "ceiling_latency":
-            self.run = self._ceiling_latency(n_items, concurrency, latency_ms)
-            return
-        try:
-            root = roots[n_items]
-            self.api = _stacapi.StacApi(datagen.source_path(root, "feature_collection"),
-                                        datagen.source_path(root, "collection") / "collection.json",
-                                        latency_ms=latency_ms).start()
-            self.url = self.api.url
-            if strategy == "module":
-                run = self._module(concurrency)
-            elif strategy == "ceiling_fetch":
-                run = self._ceiling_fetch(concurrency)
-            else:
-                run = self._client(strategy, concurrency)
-            if self.faults:
-                self.api.configure(**self.faults, reset_stats=True)
-            self.run = self._reseeding(run) if self.reseed else run
-        except BaseException:
-            self.teardown()
-            raise
+    def proxy_options(self, strategy, condition):
+        """The hook: proxy options (``DEFAULT_PROXY`` keys) for the last parameter, here latency (ms)."""
+        return {"latency_ms": condition}
 
-    def _validate(self, strategy, concurrency, latency_ms):
+    def setup(self, roots, n_items, strategy, concurrency, condition):
+        self.n, self.api, self.limit = n_items, None, page_limit(n_items)
+        self.label = f"{type(self).__name__}/{strategy}/{concurrency}/{self.param_names[-1]}={condition}"
+        options = self.proxy_options(strategy, condition)
+        self._validate(strategy, concurrency, options)
+        self.faults = {k: v for k, v in options.items() if k in FAULT_OPTIONS}
+        if strategy == "ceiling_latency":
+            self.fetch = self._ceiling_latency(n_items, concurrency, options["latency_ms"])
+            return
+        root = roots[n_items]
+        self.api = StacApi(datagen.source_path(root, "feature_collection"),
+                           datagen.source_path(root, "collection") / "collection.json",
+                           **{k: v for k, v in options.items() if k not in FAULT_OPTIONS}).start()
+        self.url = self.api.url
+        build = {SUBJECT: self._module, CEILING: self._ceiling_fetch}.get(strategies.kind(strategy), self._client)
+        self.fetch = build(strategy, concurrency)  # after one warm-up run, without faults
+        if self.faults:
+            self.api.configure(**self.faults, reset_stats=True)
+
+    def _validate(self, strategy, concurrency, options):
         strategies.check_workers(strategy, concurrency)
-        if strategy == "ceiling_latency" and not latency_ms:
+        if strategy == "ceiling_latency" and not options.get("latency_ms"):
             raise NotImplementedError("no latency, no latency bound")
         if strategy == "module":
             ingest_config({"mode": "api", "source": "http://127.0.0.1"}, "module", concurrency)
@@ -109,71 +113,77 @@ class _ApiIngest(Scenario):
             raise NotImplementedError("pystac-client is not installed in this environment")
 
     def teardown(self, *args):
-        api = getattr(self, "api", None)
+        api, self.api = getattr(self, "api", None), None
         if api is not None:
             api.stop()
-            self.api = None
         super().teardown(*args)
 
-    def _reseeding(self, run):
-        seed = self.api.proxy_config["seed"]
+    def fetch_once(self):
+        """One checked fetch; under faults the proxy is reseeded first, so every run meets the same."""
+        if self.faults:
+            self.api.configure(seed=self.api.proxy_config["seed"])
+        return self.fetch()
 
-        def reseeded():
-            self.api.configure(seed=seed)
-            return run()
-        return reseeded
+    def run(self):
+        try:
+            return self.fetch_once()
+        except clients.IncompleteFetch as exc:
+            if not self.faults:
+                raise
+            raise SkipNotImplemented(f"{self.label} gave up: {exc}") from exc
 
     def _client(self, strategy, concurrency):
-        def run():
-            items = _stacapi.fetch_all(strategy, self.url, datagen.COLLECTION_ID, self.limit, concurrency, RETRY)
+        def fetch():
+            items = clients.fetch_all(strategy, self.url, datagen.COLLECTION_ID, self.limit, concurrency, RETRY)
             return check_api_items(items, self.n, self.label, self.url)
-        run()  # warm-up: fills the proxy's response cache, checks once
-        return run
+        fetch()  # warm-up: fills the proxy's response cache, checks once
+        return fetch
 
-    def _module_config(self, concurrency):
+    def _module(self, strategy, concurrency):
         base = {"mode": "api", "source": self.url, "collection_id": datagen.COLLECTION_ID, "limit": self.limit}
-        return ingest_config(base, "module", concurrency)
-
-    def _module(self, concurrency):
-        conf = self._module_config(concurrency)
+        conf = ingest_config(base, strategy, concurrency)
         cls, _ = ingest_module()
         probe(lambda: cls(conf), "take an api config")
         context = make_context(data={"collection_id": datagen.COLLECTION_ID})
 
-        def run():
-            return check_api_items(ingest_items(conf, context), self.n, self.label, self.url)
+        def fetch():
+            items = []  # what arrived before an error is kept: IncompleteFetch.fetched
+            try:
+                ingest_each(conf, items.append, context)
+            except NotImplementedError:
+                raise
+            except Exception as exc:  # stac-manager gave up: it raised, it did not go silent
+                raise clients.IncompleteFetch(f"stac-manager raised after {len(items)} items: "
+                                              f"{type(exc).__name__}: {exc}", ["module"], len(items)) from exc
+            return check_api_items(items, self.n, self.label, self.url)
 
         before = self.api.stats()["requests"]
         try:
-            run()  # warm-up
-        except NotImplementedError:
-            raise
-        except Exception as exc:
+            fetch()  # warm-up
+        except clients.IncompleteFetch as exc:
             if self.api.stats()["requests"] == before:  # it never spoke to the API: no api mode
-                raise NotImplementedError(f"this commit's api mode never contacts the API: "
-                                          f"{type(exc).__name__}: {exc}") from exc
+                raise NotImplementedError(f"this commit's api mode never contacts the API: {exc}") from exc
             raise
-        return run
+        return fetch
 
-    def _ceiling_fetch(self, concurrency):
+    def _ceiling_fetch(self, strategy, concurrency):
         """The pages the offset strategy needs, known in advance, fetched as bytes (no JSON decoding)."""
-        bodies = [_stacapi.search_body(datagen.COLLECTION_ID, self.limit, skip=k * self.limit)
+        bodies = [clients.search_body(datagen.COLLECTION_ID, self.limit, skip=k * self.limit)
                   for k in range(n_pages(self.n))]
-        pages = _stacapi.aiohttp_offset(self.url, datagen.COLLECTION_ID, self.limit, 1, RETRY)
+        pages = clients.aiohttp_offset(self.url, datagen.COLLECTION_ID, self.limit, 1, RETRY)
         check_api_items(pages, self.n, self.label, self.url)
-        sizes = _stacapi.raw_fetch(self.url, bodies, concurrency)  # warm-up (same bodies)
+        sizes = clients.raw_fetch(self.url, bodies, concurrency, RETRY)  # warm-up (same bodies)
 
-        def run():
-            got = _stacapi.raw_fetch(self.url, bodies, concurrency)
+        def fetch():
+            got = clients.raw_fetch(self.url, bodies, concurrency, RETRY)
             if got != sizes:
                 raise ResultMismatch(f"{self.label}: page sizes {got} differ from {sizes}")
-        return run
+        return fetch
 
     def _ceiling_latency(self, n_items, concurrency, latency_ms):
         """Only the added latency of the same pages, ``concurrency`` in flight: the latency bound."""
         pages = n_pages(n_items)
-        config = _stacapi.DEFAULT_PROXY
-        jitter, seed = config["jitter"], config["seed"]
+        jitter, seed = DEFAULT_PROXY["jitter"], DEFAULT_PROXY["seed"]
 
         async def waves():
             rng = random.Random(f"latency:{seed}")
@@ -199,6 +209,7 @@ class SearchModule(_ApiIngest):
     """Fetch a whole collection through the proxy, no faults: stac-manager's api mode."""
 
     profile = "history"
+    history_params = {"latency_ms": 0}  # 50 ms is latency-bound (50 pages in turn): full profile
     params = [N_ITEMS, strategies.names("api", SUBJECT), CONCURRENCY, LATENCY]
 
 
@@ -215,54 +226,24 @@ FAULT_RATE = 0.1
 
 
 class _Faults(_ApiIngest):
-    """Fetch a whole collection while the proxy injects one fault kind into 10 % of requests."""
+    """Fetch a whole collection while the proxy injects one fault kind into 10 % of requests.
 
-    # A run either returns the exact item set (the strategy retried) or gives up with an
-    # error naming what it could not fetch: that run is then n/a (SkipNotImplemented, the
-    # reason in asv's log) and track_delivered records the fraction it had fetched.  A short
-    # or duplicated item set without an error fails the benchmark (ResultMismatch).
+    A run either returns the exact item set (the strategy retried) or gives up naming what it
+    could not fetch: that run is n/a and ``track_delivered`` records the fraction it fetched.
+    """
 
+    version = "3"  # 3: a client that gives up is always n/a + a fraction, never an error
     param_names = ["n_items", "strategy", "concurrency", "fault"]
     repeat = (1, 2, 10.0)
-    reseed = True
 
-    def setup(self, roots, n_items, strategy, concurrency, fault):
-        self.faults = {"fault": fault, "fault_rate": FAULT_RATE, "retry_after": 1}
-        super().setup(roots, n_items, strategy, concurrency, 0)
-        self.label = f"api-faults/{strategy}/{concurrency}/{fault}"
-        self.checked_run, self.run = self.run, self._gave_up_is_na
-
-    def _module(self, concurrency):
-        super()._module(concurrency)  # probes api mode and warms the cache, without faults
-        cls, _ = ingest_module()
-        conf = self._module_config(concurrency)
-        context = make_context(data={"collection_id": datagen.COLLECTION_ID})
-
-        async def collect(sink):  # ingest_items, but keeping what arrived before an error
-            async for item in cls(conf).fetch(context):
-                sink.append(item)
-
-        def run():
-            sink = []
-            try:
-                asyncio.run(collect(sink))
-            except Exception as exc:  # stac-manager gave up: it raised, it did not go silent
-                raise _stacapi.IncompleteFetch(f"stac-manager raised after {len(sink)} items: "
-                                               f"{type(exc).__name__}: {exc}", ["module"], len(sink)) from exc
-            return check_api_items(sink, self.n, self.label, self.url)
-        return run
-
-    def _gave_up_is_na(self):
-        try:
-            return self.checked_run()
-        except _stacapi.IncompleteFetch as exc:
-            raise SkipNotImplemented(f"{self.label} gave up: {exc}") from exc
+    def proxy_options(self, strategy, fault):
+        return {"fault": fault, "fault_rate": FAULT_RATE, "retry_after": 1}
 
     def track_delivered(self, *args):
         """Fraction of the items one run delivered: 1.0 when it retried to the exact set."""
         try:
-            self.checked_run()
-        except _stacapi.IncompleteFetch as exc:
+            self.fetch_once()
+        except clients.IncompleteFetch as exc:
             return exc.fetched / self.n
         return 1.0
 
@@ -282,33 +263,35 @@ class FaultsModule(_Faults):
     params = [N_ITEMS, strategies.names("api", SUBJECT), [1, 10], FAULTS]
 
 
-#: Concurrency of the capacity probe and of the fastest clients it is compared with.
+#: Concurrency of the capacity probe.
 CAPACITY_CONCURRENCY = 10
-HEADROOM_CLIENTS = [("aiohttp_sequential", 1), ("aiohttp_offset", 5), ("aiohttp_offset", 10),
-                    ("aiohttp_split", 5), ("pystac_client", 1), ("rustac", 1)]
+#: The clients the capacity is compared with (best of 3 each), the pooled ones at these worker counts.
+HEADROOM_CLIENTS = ("aiohttp_sequential", "aiohttp_offset", "aiohttp_split", "pystac_client", "rustac")
+HEADROOM_WORKERS = (5, 10)
+
+
+def headroom_runs():
+    """(client, concurrency) pairs of ``track_headroom``: its workers rule decides which levels."""
+    return [(name, level) for name in HEADROOM_CLIENTS
+            for level in (HEADROOM_WORKERS if clients.takes_concurrency(name) else (1,))]
 
 
 class ServerCapacity(_ApiIngest):
     """What rustac + the proxy deliver at 0 ms (raw pages, no parsing): the harness's own ceiling."""
 
+    version = "3"  # 3: headroom over every HEADROOM_CLIENTS x HEADROOM_WORKERS pair
     params = [N_ITEMS, ["ceiling_server", "ceiling_server_uncached"], [CAPACITY_CONCURRENCY], [0]]
-    param_names = ["n_items", "strategy", "concurrency", "latency_ms"]
 
-    def setup(self, roots, n_items, strategy, concurrency, latency_ms):
-        super().setup(roots, n_items, "ceiling_fetch", concurrency, latency_ms)
-        self.label = f"api/{strategy}/{concurrency}"
-        self.cached = strategy == "ceiling_server"
-        self.api.configure(cache=self.cached)
+    def proxy_options(self, strategy, latency_ms):
+        return {"latency_ms": latency_ms, "cache": strategy == "ceiling_server"}
 
     def track_headroom(self, *args):
         """Server+proxy items/s divided by the fastest client's items/s at 0 ms (best of 3 each)."""
-        from ._harness import items_per_second
-
         capacity = max(items_per_second(self.run, self.n) for _ in range(3))
         fastest = 0.0
-        for strategy, concurrency in HEADROOM_CLIENTS:
+        for strategy, concurrency in headroom_runs():
             def fetch(s=strategy, c=concurrency):
-                items = _stacapi.fetch_all(s, self.url, datagen.COLLECTION_ID, self.limit, c, RETRY)
+                items = clients.fetch_all(s, self.url, datagen.COLLECTION_ID, self.limit, c, RETRY)
                 check_api_items(items, self.n, f"{self.label}/{s}/{c}", self.url)
 
             if strategy.startswith("pystac_client") and not _has_pystac_client():

@@ -1,62 +1,18 @@
 """The API-mode suite: rustac serve + the proxy on loopback, the clients, and the benchmark classes.
 
 Everything runs against a real ``rustac serve`` and real pystac-client on 127.0.0.1;
-stac-manager itself is the stand-in package (tests/standin).
+stac-manager itself is the stand-in package (tests/standin).  Clients that give up:
+test_api_failures.py.
 """
-
-import os
-import socket
-import time
 
 import psutil
 import pytest
+from api_env import (CLIENTS, LIMIT, N, api, children, clean, fetch, new_api, port_closed,  # noqa: F401
+                     root, workers)
 
-from benchmarks import _stacapi, api_ingest, datagen
+from benchmarks import _stacclients as clients
+from benchmarks import _stacserver, api_ingest, datagen
 from benchmarks._harness import ResultMismatch
-
-N = 60
-LIMIT = 10  # 6 pages of 10 items
-CLIENTS = sorted(_stacapi.CLIENTS)
-FAST_RETRY = _stacapi.Retry(attempts=5, backoff=0.01, max_wait=2.0)
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    if "STAC_BENCH_DATA_DIR" not in os.environ:
-        os.environ["STAC_BENCH_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    return datagen.ensure_dataset(N)
-
-
-def new_api(root, **proxy):
-    return _stacapi.StacApi(datagen.source_path(root, "feature_collection"),
-                            datagen.make_collection(datagen.make_items(N)), **proxy)
-
-
-@pytest.fixture(scope="module")
-def api(root):
-    with new_api(root) as server:
-        yield server
-
-
-@pytest.fixture
-def clean(api):
-    api.configure(latency_ms=0, fault=None, fault_rate=0.0, fault_match=None, fault_limit=None,
-                  retry_after=0, cache=True, reset_stats=True)
-    return api
-
-
-def fetch(api, strategy, concurrency=3, retry=FAST_RETRY):
-    return _stacapi.fetch_all(strategy, api.url, datagen.COLLECTION_ID, LIMIT, concurrency, retry)
-
-
-def children():
-    return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
-
-
-def port_closed(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 # --- the fixture itself ------------------------------------------------------------------
@@ -74,8 +30,8 @@ def test_server_and_proxy_start_serve_and_stop_cleanly(root):
         items = list(client.search(collections=[datagen.COLLECTION_ID], limit=LIMIT).items_as_dicts())
         api_ingest.check_api_items(items, N, "pystac-client", server.url)
         # rustac writes links for the proxy's address: clients never bypass the proxy
-        page = _stacapi._http("POST", f"{server.url}/search", {"limit": LIMIT})
-        assert _stacapi._next_link(page)["href"].startswith(server.url)
+        page = _stacserver.http_json("POST", f"{server.url}/search", {"limit": LIMIT})
+        assert clients.next_link(page)["href"].startswith(server.url)
         stats = server.stats()
         assert stats["search_requests"] >= N // LIMIT and stats["status"] == {"200": stats["requests"]}
     finally:
@@ -90,7 +46,7 @@ def test_server_and_proxy_start_serve_and_stop_cleanly(root):
 
 def test_a_failed_start_leaves_nothing_behind(root, tmp_path):
     before = {p.pid for p in children()}
-    bad = _stacapi.StacApi(tmp_path / "missing.json", datagen.make_collection([]), startup_timeout=10)
+    bad = _stacserver.StacApi(tmp_path / "missing.json", datagen.make_collection([]), startup_timeout=10)
     with pytest.raises(RuntimeError, match="rustac serve exited"):
         bad.start()
     assert {p.pid for p in children()} <= before
@@ -106,18 +62,36 @@ def test_each_client_returns_exactly_the_items(clean, strategy, latency_ms):
     api_ingest.check_api_items(items, N, strategy, clean.url)
 
 
+def searches(api):
+    """The proxy's timeline records of /search requests since the last reset."""
+    return [r for r in api.timeline() if r["path"].startswith("/search")]
+
+
+def most_in_flight(records):
+    """The most requests the proxy held at one instant (its own clock; an end before a start at a tie)."""
+    events = sorted([(r["start"], 1) for r in records] + [(r["end"], -1) for r in records])
+    depth = most = 0
+    for _, step in events:
+        depth += step
+        most = max(most, depth)
+    return most
+
+
 def test_latency_is_added_per_request(clean):
-    clean.configure(latency_ms=40, jitter=0.0)
+    # Read off the proxy's records (received .. response ready), never off the client's clock.
+    clean.configure(latency_ms=100, jitter=0.0)
     fetch(clean, "aiohttp_sequential")  # warm the cache
-    fetch(clean, "aiohttp_offset", concurrency=10)
-    start = time.perf_counter()
+    clean.configure(reset_stats=True)
     fetch(clean, "aiohttp_sequential")
-    sequential = time.perf_counter() - start
-    start = time.perf_counter()
+    pages = searches(clean)
+    assert len(pages) >= N // LIMIT
+    assert all(r["delay"] >= 0.1 and r["end"] - r["start"] >= 0.1 for r in pages)
+    assert most_in_flight(pages) == 1  # one after another: the added latencies add up
+    clean.configure(reset_stats=True)
     fetch(clean, "aiohttp_offset", concurrency=10)
-    parallel = time.perf_counter() - start
-    assert sequential >= 6 * 0.040  # 6 pages one after another
-    assert parallel < sequential * 0.6  # page 0, then the rest in one wave
+    pages = searches(clean)
+    assert all(r["delay"] >= 0.1 for r in pages)
+    assert 1 < most_in_flight(pages) <= 10  # page 0, then the rest held at the same time
 
 
 def test_offset_pages_are_not_fetched_twice(clean):
@@ -126,10 +100,10 @@ def test_offset_pages_are_not_fetched_twice(clean):
 
 
 def test_time_windows_are_disjoint_and_cover_the_extent():
-    windows = _stacapi.time_windows(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z"], 3)
+    windows = clients.split_windows(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z"], 3)
     assert windows[0].startswith("2024-01-01T00:00:00.000000Z/")
     assert windows[-1].endswith("/2024-01-01T00:00:10.000000Z")
-    assert _stacapi.time_windows([None, None], 4) == ["../.."]
+    assert clients.split_windows([None, None], 4) == ["../.."]
 
 
 def test_the_check_catches_a_silent_short_or_duplicated_set(clean):
@@ -158,7 +132,7 @@ def test_each_client_retries_faults_to_the_exact_set(clean, strategy, fault):
     clean.configure(fault=fault, fault_rate=1.0, fault_limit=2, retry_after=0)
     try:
         items = fetch(clean, strategy)
-    except _stacapi.IncompleteFetch as exc:
+    except clients.IncompleteFetch as exc:
         assert (strategy, fault) in GIVES_UP, f"{strategy} gave up under {fault}: {exc}"
         assert exc.missing
         return
@@ -172,21 +146,23 @@ def test_rustac_retries_once_only(clean, fault, survives):
     if survives:
         api_ingest.check_api_items(fetch(clean, "rustac"), N, "rustac", clean.url)
     else:
-        with pytest.raises(_stacapi.IncompleteFetch, match="rustac.search failed"):
+        with pytest.raises(clients.IncompleteFetch, match="rustac.search failed"):
             fetch(clean, "rustac")
 
 
 @pytest.mark.parametrize("strategy", ["aiohttp_sequential", "aiohttp_offset", "pystac_client"])
 def test_429_retry_after_is_honoured(clean, strategy):
     fetch(clean, strategy)  # warm
-    clean.configure(fault="429", fault_rate=1.0, fault_limit=1, retry_after=1)
-    start = time.perf_counter()
+    clean.configure(fault="429", fault_rate=1.0, fault_limit=1, retry_after=1, reset_stats=True)
     items = fetch(clean, strategy)
-    assert time.perf_counter() - start >= 1.0
     api_ingest.check_api_items(items, N, strategy, clean.url)
+    records = clean.timeline()
+    [fault] = [r for r in records if r["status"] == 429]
+    retried = min(r["start"] for r in records if r["start"] > fault["end"])
+    assert retried - fault["end"] >= 1.0  # the next request waited for Retry-After (proxy's clock)
 
 
-GIVE_UP_RETRY = _stacapi.Retry(attempts=2, backoff=0.0)
+GIVE_UP_RETRY = clients.Retry(attempts=2, backoff=0.0, timeout=10.0, deadline=60.0)
 
 
 @pytest.mark.parametrize("strategy, match, named", [
@@ -199,7 +175,7 @@ GIVE_UP_RETRY = _stacapi.Retry(attempts=2, backoff=0.0)
 ])
 def test_a_client_that_gives_up_names_what_is_missing(clean, strategy, match, named):
     clean.configure(fault="500", fault_rate=1.0, fault_match=match)
-    with pytest.raises(_stacapi.IncompleteFetch, match=named) as info:
+    with pytest.raises(clients.IncompleteFetch, match=named) as info:
         fetch(clean, strategy, retry=GIVE_UP_RETRY)
     assert info.value.missing
     if strategy == "aiohttp_offset":
@@ -261,6 +237,44 @@ def test_faults_benchmark_retries_or_is_na(root):
         assert bench.track_delivered() == 0.0
     finally:
         bench.teardown()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", CLIENTS)
+def test_a_client_that_gives_up_under_faults_is_na_and_delivers_nothing(root, strategy):
+    # One situation (every request fails), one outcome for every client: n/a, and 0.0 delivered.
+    bench = api_ingest.Faults()
+    bench.setup(roots(root), N, strategy, workers(strategy, 10), "500")
+    try:
+        bench.api.configure(fault_rate=1.0, retry_after=0)
+        with pytest.raises(api_ingest.SkipNotImplemented, match="gave up"):
+            bench.run()
+        assert bench.track_delivered() == 0.0
+    finally:
+        bench.teardown()
+
+
+def test_a_client_that_gives_up_without_faults_fails(root):
+    bench = api_ingest.Search()
+    bench.setup(roots(root), N, "aiohttp_offset", 5, 0)
+    try:
+        bench.api.configure(fault="500", fault_rate=1.0)  # behind the benchmark's back: not n/a
+        with pytest.raises(clients.IncompleteFetch):
+            bench.run()
+    finally:
+        bench.teardown()
+
+
+def test_a_setup_that_fails_after_starting_the_server_stops_it(root, monkeypatch):
+    def mangled(*args):
+        raise ResultMismatch("planted")
+    monkeypatch.setattr(api_ingest, "check_api_items", mangled)
+    before = {p.pid for p in children()}
+    bench = api_ingest.Search()
+    with pytest.raises(ResultMismatch, match="planted"):
+        bench.setup(roots(root), N, "aiohttp_sequential", 1, 0)  # the warm-up run fails its check
+    assert bench.api is None
+    assert {p.pid for p in children()} <= before
 
 
 def test_server_capacity_has_headroom(root):
