@@ -99,7 +99,7 @@ def test_offset_pages_are_not_fetched_twice(clean):
     assert len(items) == len({item["id"] for item in items}) == N
 
 
-def test_time_windows_are_disjoint_and_cover_the_extent():
+def test_split_windows_are_disjoint_and_cover_the_extent():
     windows = clients.split_windows(["2024-01-01T00:00:00Z", "2024-01-01T00:00:10Z"], 3)
     assert windows[0].startswith("2024-01-01T00:00:00.000000Z/")
     assert windows[-1].endswith("/2024-01-01T00:00:10.000000Z")

@@ -58,7 +58,7 @@ OWNER = textwrap.dedent("""
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_process_workers_die_with_the_benchmark_process(sig):
     # asv's timeout SIGTERMs, then SIGKILLs, the benchmark process: no teardown, no atexit.
     owner = subprocess.Popen([sys.executable, "-c", OWNER, str(ROOT)], stdout=subprocess.PIPE, text=True)
