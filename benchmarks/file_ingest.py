@@ -12,10 +12,13 @@ the standard stac-geoparquet layout; ``Malformed`` a directory where 5 % of the 
 not items, which every strategy must skip and count (``track_bad_items``).
 """
 
+import asyncio
 import functools
+import time
+import tracemalloc
 
 from . import (CONCURRENCY, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config, ingest_each,
-               make_context, probe_ingest, strategies, _checks, _sources)
+               ingest_module, make_context, probe_ingest, strategies, _checks, _sources)
 from ._harness import ItemCheck, ResultMismatch, Runner, Scenario
 from .strategies import CEILING, HARNESS, SUBJECT
 
@@ -75,6 +78,7 @@ class _FileIngest(Scenario):
         probe = datagen.source_path(roots[PROBE_ITEMS], self.source)
         probe_ingest(config(probe), f"a {self.source} source")
         conf, context = config(path), make_context()
+        self.module_config, self.module_context = conf, context  # Phase1Method times its own loop
         return lambda: self._checked(lambda check: ingest_each(conf, check.add, context), label)
 
     def _check(self, label):
@@ -337,3 +341,49 @@ class MalformedModule(_Malformed):
 
     profile = "history"
     params = [N_ITEMS, strategies.names("file", SUBJECT), CONCURRENCY]
+
+
+# --- the Phase 1 scripts' measurement ---------------------------------------------------------
+
+class Phase1Method(_checks.LastWall, DirectoryModule):
+    """The directory read by stac-manager, timed the way the Phase 1 scripts timed it.
+
+    stac-manager's branch ``enhancement--profile-ingest-module``,
+    ``scripts/profiling/profile_file_io.py`` ``benchmark_sequential_files``: the module is
+    built outside the timed region, which then counts the items of
+    ``IngestModule({"mode": "file", "source": dir}).fetch(context)`` inside
+    ``measure_memory``, i.e. between ``tracemalloc.start()`` and ``tracemalloc.stop()``.
+    ``timing="tracemalloc"`` repeats that; ``"plain"`` is the same loop untraced.  Only the
+    ids are kept, and the id set is checked after the timed region: a lost or duplicated item
+    still fails.  Same data, probe and config as ``DirectoryModule`` (full profile only).
+    """
+
+    profile = None
+    version = "1"
+    params = [N_ITEMS, ["module"], [1], ["plain", "tracemalloc"]]
+    param_names = [*DirectoryModule.param_names, "timing"]
+
+    def setup(self, roots, n_items, strategy, concurrency, timing):
+        super().setup(roots, n_items, strategy, concurrency)  # probe, config, context: n/a as there
+        self.traced, self.label = timing == "tracemalloc", f"{self.source}/{strategy}/{concurrency}/{timing}"
+        self.run = self._phase1_run
+
+    def _phase1_run(self):
+        ids = asyncio.run(self._phase1_ids(ingest_module()[0](self.module_config), self.module_context))
+        _checks.check_ids(ids, self.n, self.label, "Phase 1 count")
+
+    async def _phase1_ids(self, module, context):
+        """The Phase 1 timed region (measure_time around measure_memory); sets ``last_wall``."""
+        ids = []
+        start = time.perf_counter()
+        if self.traced:
+            tracemalloc.start()
+        try:
+            async for item in module.fetch(context):
+                ids.append(item["id"])
+        finally:
+            if self.traced:
+                tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            self.last_wall = time.perf_counter() - start
+        return ids
