@@ -321,3 +321,19 @@ def test_every_scale_has_enough_pages_for_fifty_workers(monkeypatch):
 
 def test_api_control_runs_without_stac_manager(root):
     assert run_bench(api_ingest.Control, root, "aiohttp_sequential", 1, 0, measure="track_throughput") > 0
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda item: item["properties"].update({"platform": "landsat-9"}),
+    lambda item: item.update({"assets": {}}),
+    lambda item: item.update({"bbox": None}),
+])
+def test_api_check_compares_every_item(mangle):
+    # One item outside any sample, changed after the server's own links are taken off: it fails.
+    base = "http://127.0.0.1:9"
+    items = [{**item, "links": [*item["links"], {"rel": "self", "href": f"{base}/x/{item['id']}"}]}
+             for item in datagen.make_items(N)]
+    api_ingest.check_api_items(items, N, "clean", base)
+    mangle(items[7])
+    with pytest.raises(ResultMismatch):
+        api_ingest.check_api_items(items, N, "mangled", base)
