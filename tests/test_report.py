@@ -87,6 +87,9 @@ def _result_files(results_dir, machine=None):
             if f.name != "machine.json"]
 
 
+FINDING_KEYS = ["q1_time_shares", "q2_processes", "q3_workers", "q4_formats", "phase2", "phase1_method", "faults"]
+
+
 def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
     """Report every commit in results_dir and check it against the raw files.
 
@@ -137,6 +140,10 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
             if s["verdict"]:
                 assert s["verdict"] in {label for _, label in analyse.VERDICT_BANDS}
         assert md.count("**Best Performance**") == len(rep["scenarios"])
+        # the Findings open the report, each with its commit, answered or "not measured", never missing
+        assert [f["key"] for f in rep["findings"]] == FINDING_KEYS and all(f["text"] for f in rep["findings"])
+        assert md.index("### Findings") < min([md.index(f"### {s['title']}") for s in rep["scenarios"]] or [len(md)])
+        assert md.count(f"(commit `{rep['commit'][:8]}`)") == len(FINDING_KEYS)
         assert md.replace(" ", "").count(header.replace(" ", "")) == len(rep["scenarios"])
         # every table row of a scenario agrees with the raw cell status
         for s in rep["scenarios"]:

@@ -41,6 +41,11 @@ CASES = {
     "history_parameterless": ("history", "misc.time_import", *R),
     "history_scenario": ("history", "ingest.Dir", *R),
     "history_scenario_where": ("history", "pipeline.Run", *R, "-w", "fmt=json"),
+    # the suites' real class names (make_prd.py): the Findings, and the steps of the history
+    "prd_report": ("report", "--results", "prd"),
+    "prd_report_history_profile": ("report", "--results", "prd", "--commit", "33333333"),
+    "prd_history_steps": ("history", "--steps", "--results", "prd"),
+    "prd_history_steps_suite_factor": ("history", "--steps", "file_ingest", "--results", "prd", "--factor", "2.5"),
 }
 
 

@@ -8,8 +8,13 @@ Modules, one job each:
 ``analyse``  one commit's scenarios: strategy kinds, grouping, baseline, speedups, ceiling, best
              row, verdict, recommended workers
 ``columns``  the cells of a scenario table (time / throughput / memory columns, extras)
+``findings`` the PRD's questions answered from one commit's scenarios (Q1-Q4); ``findings_more``:
+             Phase 2 concurrency, the Phase 1 method, fault runs
 ``gate``     compare two results files: regressions, failures, control drift
 ``history``  one benchmark or scenario over the commits
+``steps``    per suite, stac-manager's throughput over the commits and its steps beyond the
+             noise floor of the suite's Control rows (``history --steps``)
+``charts``   PNG charts beside the Markdown (matplotlib, Agg; imported only to draw)
 ``render``   Markdown and JSON
 ``cli``      the command line (``tools/report.py`` calls ``cli.main``)
 """

@@ -334,7 +334,7 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
     rf = db.select(machine, commit, env, repo)
     rows, stale = current_rows(rf, db.benchmarks)
     scenarios, others = build_scenarios(rows, db.benchmarks)
-    return {
+    rep = {
         "commit": rf.commit_hash,
         "date": rf.date,
         "date_utc": rf.date_str,
@@ -347,3 +347,7 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
         "other_benchmarks": others,
         "stale_ignored": stale,
     }
+    from reporting.findings import build_findings  # findings reads this module's rules
+
+    rep["findings"] = build_findings(rep)
+    return rep

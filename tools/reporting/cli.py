@@ -5,6 +5,10 @@
                            [--output FILE.md] [--json FILE.json]
     python tools/report.py compare BASE HEAD [--factor 1.1] [--only-changed]
     python tools/report.py history BENCH_OR_SCENARIO [--where k=v] [--branch B]
+    python tools/report.py history --steps [SUITE] [--factor 1.1] [--branch B]
+
+``report`` and ``history`` write PNG charts beside ``--output FILE.md`` (in FILE_charts/) or
+into ``--charts DIR``, linked from the Markdown with relative paths (``--no-charts``: none).
 
 Exit codes: 0 = fine, 1 = the gate found regressions (slower beyond the factor and
 the control drift, failed / became n/a, or removed), 2 = bad input or usage (one-line
@@ -21,7 +25,8 @@ from reporting.analyse import build_report
 from reporting.config import Config, load_config
 from reporting.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
 from reporting.gate import check_factor, compare_results
-from reporting.history import build_history, parse_where
+from reporting import charts
+from reporting.history import build_history, build_step_history, parse_where
 from reporting.render import render_compare, render_report, to_json
 from reporting.results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
 
@@ -48,18 +53,52 @@ def _add_common(p: argparse.ArgumentParser):
     p.add_argument("--json", metavar="FILE.json", help="also write the data as JSON ('-' = stdout)")
 
 
+def _add_charts(p: argparse.ArgumentParser):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--charts", metavar="DIR", help="write PNG charts into DIR, linked from the Markdown with "
+                   "paths relative to it (default with --output FILE.md: FILE_charts/ beside it; "
+                   "without --output: no charts)")
+    g.add_argument("--no-charts", action="store_true", help="write no charts, even with --output")
+
+
+def chart_dir(args) -> str | None:
+    """Where this command's charts go, or None."""
+    if getattr(args, "no_charts", False):
+        return None
+    if getattr(args, "charts", None):
+        return args.charts
+    if args.output:
+        stem, _ = os.path.splitext(args.output)
+        return stem + "_charts"
+    return None
+
+
+def link_base(args) -> str:
+    """The directory the Markdown's chart links are relative to (the --output file's, else the cwd)."""
+    return os.path.dirname(os.path.abspath(args.output)) if args.output else os.getcwd()
+
+
 class Report:
     name = "report"
     help = "one PRD table per scenario for one commit (default)"
 
+    epilog = ("Opens with the Findings: the PRD's questions (where the time goes, processes against the GIL, "
+              "workers per mode, output formats, Phase 2 concurrency, the Phase 1 method, fault runs) "
+              "answered from this commit's results; a question whose rows are missing says so. Charts: a "
+              "speedup-versus-concurrency PNG beside each scenario with two or more concurrency levels.")
+
     @staticmethod
     def add_arguments(p):
         p.add_argument("--commit", "-c", help="full hash, unique prefix or git name (default: newest)")
+        _add_charts(p)
 
     @staticmethod
     def run(args, cfg: Config) -> tuple[int, list]:
         db = ResultsDB(cfg.results_dir)
         rep = build_report(db, args.machine, args.commit, args.env, cfg.repo)
+        where = chart_dir(args)
+        if where is not None:
+            rep["charts"] = charts.write_report_charts(rep, where, link_base(args))
         emit(args, render_report(rep), rep)
         return EXIT_OK, db.warnings
 
@@ -119,25 +158,58 @@ class Compare:
 
 class History:
     name = "history"
-    help = "one benchmark or scenario over the commits with results"
+    help = "one benchmark or scenario over the commits; --steps: each suite's steps beyond the noise floor"
+    epilog = ("--steps needs no benchmark name: per suite (benchmark module), stac-manager's throughput "
+              "(track_throughput, else n_items / time_run) over the commits, and every step where it moved "
+              "between two consecutive measured commits by more than max(--factor, the suite's noise floor). "
+              "The noise floor is the 90th percentile of how far the suite's Control rows moved between "
+              "consecutive commits. Each step names its commit's subject line when the git repository is "
+              "at hand (--repo, or the repo of asv.conf.json). Charts: the values over the commits.")
 
     @staticmethod
     def add_arguments(p):
-        p.add_argument("target", help="benchmark (mod.Class.time_x) or scenario (mod.Class)")
+        p.add_argument("target", nargs="?", help="benchmark (mod.Class.time_x) or scenario (mod.Class); "
+                       "with --steps: one suite (e.g. file_ingest), default every suite")
+        p.add_argument("--steps", action="store_true",
+                       help="per suite: stac-manager's throughput over the commits and its steps beyond "
+                       "the noise floor of the suite's Control rows")
+        p.add_argument("--factor", "-f", default=None,
+                       help="with --steps: a step must exceed this ratio too (a finite number > 1, default 1.1)")
         p.add_argument("--branch", "-b", nargs="?", const="", default=None,
                        help="only commits on this branch (needs --repo or a local repo in asv.conf.json; "
                        "without a value: the first branch of asv.conf.json)")
         p.add_argument("--where", "-w", action="append", metavar="PARAM=VALUE",
-                       help="keep only these parameter values (repeatable)")
+                       help="keep only these parameter values (repeatable; not with --steps)")
+        _add_charts(p)
+
+    @staticmethod
+    def check(args):
+        if args.steps and args.where:
+            raise ReportError("--where does not apply to --steps (it reads every stac-manager row)")
+        if not args.steps and args.factor is not None:
+            raise ReportError("--factor applies to --steps only")
+        if not args.steps and not args.target:
+            raise ReportError("history needs a benchmark (mod.Class.method) or scenario (mod.Class), or --steps")
 
     @staticmethod
     def run(args, cfg: Config) -> tuple[int, list]:
+        History.check(args)
         db = ResultsDB(cfg.results_dir)
         branch = args.branch
         if branch == "":
             branch = cfg.branches[0] if cfg.branches else "main"
-        hist = build_history(db, args.target, args.machine, args.env, branch, cfg.repo,
-                             parse_where(args.where))
+        where, base = chart_dir(args), link_base(args)
+        if args.steps:
+            draw = (lambda suite: charts.write_steps_chart(suite, where, base)) if where is not None else None
+            hist = build_step_history(db, args.machine, args.env, branch, cfg.repo, args.target,
+                                      parse_factor(args.factor or "1.1"), draw)
+        else:
+            hist = build_history(db, args.target, args.machine, args.env, branch, cfg.repo,
+                                 parse_where(args.where))
+            if where is not None:
+                picture = charts.write_history_chart(hist, where, base)
+                hist["markdown"] += f"\n![{hist['target']} over the commits]({picture})\n"
+                hist["charts"] = [picture]
         emit(args, hist["markdown"], hist)
         return EXIT_OK, db.warnings
 

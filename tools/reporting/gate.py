@@ -54,7 +54,7 @@ DRIFT_RULE = (
     "a subject row is a regression or an improvement only beyond max(factor, drift of its kind); "
     "control rows are never regressions"
 )
-_EPS = 1e-9  # ratios equal up to rounding are not beyond a threshold
+EPS = 1e-9  # ratios equal up to rounding are not beyond a threshold
 
 
 def row_role(name: str, combo: tuple, pnames: list) -> str:
@@ -95,7 +95,8 @@ def _worse_ratio(name: str, vb: float, vh: float) -> float | None:
     return vh / vb if direction == "lower" else vb / vh
 
 
-def _percentile(values: list, q: float) -> float:
+def percentile(values: list, q: float) -> float:
+    """Nearest-rank percentile ``q`` (0..1] of ``values``."""
     s = sorted(values)
     return s[max(0, math.ceil(q * len(s)) - 1)]
 
@@ -114,7 +115,7 @@ def control_drift(b: dict, h: dict, factor: float) -> dict:
     drift = {}
     for kind in sorted(samples, key=list(DRIFT_KINDS.values()).index):
         rows = samples[kind]
-        d = _percentile([s for s, *_ in rows], DRIFT_PERCENTILE)
+        d = percentile([s for s, *_ in rows], DRIFT_PERCENTILE)
         _, r, key, label = max(rows, key=lambda x: x[0])
         drift[kind] = {"rows": len(rows), "drift": d, "threshold": max(factor, d),
                        "worst": {"benchmark": key[0], "params": label, "ratio": r}}
@@ -127,7 +128,7 @@ def _ratio_category(name: str, vb: float, vh: float, threshold: float, role: str
     direction = better_direction(name)
     if _memory_noise(name, vb, vh):
         return "unchanged", ratio  # a few hundred KB of RSS is noise, whatever the ratio
-    up, down = ratio > threshold * (1 + _EPS), ratio < (1 - _EPS) / threshold
+    up, down = ratio > threshold * (1 + EPS), ratio < (1 - EPS) / threshold
     if direction is None:
         return ("untracked" if up or down else "unchanged"), ratio
     if role == "control":

@@ -6,6 +6,7 @@ from reporting.analyse import build_scenarios, current_rows, scenario_class
 from reporting.errors import ReportError
 from reporting.render import render_history
 from reporting.results import ResultsDB, branch_commits, param_names, refuse_unreadable
+from reporting.steps import build_steps, render_steps
 from reporting.values import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
 
 SCENARIO_HEADERS = ["Commit", "Date (UTC)", "Scenario", "Best", "Speedup", "Throughput (items/s)",
@@ -131,4 +132,18 @@ def build_history(db: ResultsDB, target: str, machine=None, env=None, branch=Non
     else:
         raise ReportError(f"unknown benchmark or scenario {target!r}")
     md = render_history(target, branch, machine, shown, headers, table)
-    return {"target": target, "kind": kind, "machine": machine, "rows": data, "markdown": md}
+    unit = default_unit(target, bench) if kind == "benchmark" else None
+    return {"target": target, "kind": kind, "machine": machine, "unit": unit, "rows": data, "markdown": md}
+
+
+def build_step_history(db: ResultsDB, machine=None, env=None, branch=None, repo=None, suite=None,
+                       factor: float = 1.1, chart=None) -> dict:
+    """``history --steps``: per suite, stac-manager's throughput and its steps beyond the noise floor.
+
+    ``chart(suite data) -> link`` draws a suite's chart (None: no charts)."""
+    machine = db.pick_machine(machine)
+    files = history_files(db, machine, env, branch, repo)
+    suites = build_steps(files, db.benchmarks, factor, repo, suite)
+    charts = {s["suite"]: chart(s) for s in suites} if chart else None
+    md = render_steps(suites, files, machine, branch, factor, charts)
+    return {"kind": "steps", "machine": machine, "factor": factor, "suites": suites, "markdown": md}

@@ -43,8 +43,10 @@ def _row_status(r: dict) -> str:
 
 
 def _all_na(r: dict) -> bool:
+    """n/a throughout, extras included (a fault run that gave up still shows what it delivered)."""
     cells = [r["time_s"], r["throughput_items_s"], r["memory_mb"]]
-    return all(c.get("status") == "n/a" for c in cells)
+    return all(c.get("status") == "n/a" for c in cells) and not any(
+        c.get("status") == "ok" for c in r["extras"].values())
 
 
 def _scenario_headers(s: dict, has_ceiling: bool, extras: list) -> list:
@@ -129,7 +131,7 @@ def _summary_lines(s: dict) -> list:
     return out
 
 
-def render_scenario(s: dict, heading: str = "###") -> str:
+def render_scenario(s: dict, heading: str = "###", chart: str | None = None) -> str:
     has_ceiling = any(r["is_ceiling"] for r in s["rows"])
     extras = [m for m in s["extra_benchmarks"] if not m.startswith("peakmem_")]
     lines, hidden = [], []
@@ -139,7 +141,21 @@ def render_scenario(s: dict, heading: str = "###") -> str:
         else:
             lines.append(_scenario_line(r, has_ceiling, extras))
     out = [f"{heading} {s['title']}", "", table(lines, _scenario_headers(s, has_ceiling, extras)), ""]
-    return "\n".join(out + _hidden_note(hidden) + _summary_lines(s))
+    pictures = [f"![Speedup versus concurrency: {s['title']}]({chart})", ""] if chart else []
+    return "\n".join(out + _hidden_note(hidden) + _summary_lines(s) + pictures)
+
+
+def render_findings(rep: dict) -> list:
+    """The Findings section: each finding's heading (with the commit), paragraph and table."""
+    if not rep.get("findings"):
+        return []
+    commit = rep["commit"][:8]
+    out = ["### Findings", ""]
+    for f in rep["findings"]:
+        out += [f"#### {f['title']} (commit `{commit}`)", "", f["text"], ""]
+        if f["table"]:
+            out += [table(f["table"]["rows"], f["table"]["headers"]), ""]
+    return out
 
 
 def render_report(rep: dict) -> str:
@@ -152,10 +168,11 @@ def render_report(rep: dict) -> str:
         "Skipped runs show as `n/a`, failed runs as `failed`.",
         "",
     ]
+    out += render_findings(rep)
     if not rep["scenarios"] and not rep["other_benchmarks"]:
         out += ["_No current results for this commit (all rows stale or none recorded)._", ""]
     for s in rep["scenarios"]:
-        out.append(render_scenario(s))
+        out.append(render_scenario(s, chart=(rep.get("charts") or {}).get(s["title"])))
     if rep["other_benchmarks"]:
         rows = [[o["benchmark"], ", ".join(f"{k}={v}" for k, v in o["params"].items()) or "—",
                  fmt_value(o["value"], o["unit"]) if o["status"] == "ok" else o["status"]]

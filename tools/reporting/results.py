@@ -327,6 +327,18 @@ def git_rev_parse(repo: str, name: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def git_subject(repo: str | None, commit: str) -> str | None:
+    """The subject line of ``commit`` in ``repo`` (``git log -1 --format=%s``), or None."""
+    if repo is None:
+        return None
+    try:
+        out = subprocess.run(["git", "-C", repo, "log", "-1", "--format=%s", commit, "--"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def branch_commits(repo: str | None, branch: str) -> set:
     if repo is None:
         raise ReportError("--branch needs a git repository: pass --repo or --config with a local repo")

@@ -1,0 +1,192 @@
+"""What the history says, in words: per suite, stac-manager's throughput across the commits and
+the *steps* beyond the noise floor that the suite's ``Control`` rows give.
+
+A suite is a benchmark module (``file_ingest``, ``api_ingest``, ``output``, ``pipeline``).  Its
+*series* are the stac-manager (subject-kind) rows of its classes, one per parameter combination,
+read off ``track_throughput`` (else ``n_items / time_run``); its controls are the rows of its
+``Control`` class, which never run stac-manager.  Between two consecutive commits with results a
+control moves by max(r, 1/r); the suite's noise floor is the 90th percentile (nearest rank) of
+those moves, and a series *steps* where it moved between two consecutive measured commits by more
+than max(factor, noise floor).  Each step names its commit's subject line (``git log -1
+--format=%s``) when the repository is at hand.
+"""
+
+from __future__ import annotations
+
+from reporting.analyse import current_rows, strategy_kind
+from reporting.errors import ReportError
+from reporting.gate import DRIFT_PERCENTILE, EPS, percentile
+from reporting.render import table
+from reporting.results import git_subject, param_names
+from reporting.values import fmt_num, is_num, param_display, param_value, split_name
+
+STEP_RULE = (
+    "a step is a stac-manager throughput (track_throughput, else n_items / time_run) that moved between "
+    "two consecutive measured commits by more than max(factor, the suite's noise floor); the noise floor "
+    f"is the {DRIFT_PERCENTILE * 100:.0f}th percentile (nearest rank) of max(r, 1/r) of the suite's "
+    "`Control` throughput between consecutive commits (r = newer / older)"
+)
+FIXED = ("n_items", "strategy", "concurrency")
+
+
+def _label(cls: str, named: dict) -> str:
+    """``DirectoryModule (module × 1)``, other parameters but n_items after the workers."""
+    parts = [f"{named.get('strategy', '?')} × {named.get('concurrency', 1)}"]
+    parts += [f"{k}={v}" for k, v in named.items() if k not in FIXED]
+    return f"{cls} ({', '.join(parts)})"
+
+
+def _role(cls: str, named: dict) -> str | None:
+    if cls == "Control":
+        return "control"
+    return "subject" if strategy_kind(named.get("strategy", "")) == "subject" else None
+
+
+def commit_values(f, bench: dict) -> dict:
+    """{(suite, role, label): items/s} of one results file (throughput first, else derived)."""
+    found: dict = {}
+    rows, _ = current_rows(f, bench)
+    for name, row in rows.items():
+        prefix, method = split_name(name)
+        suite, _, cls = prefix.rpartition(".")
+        if not suite or method not in ("track_throughput", "time_run"):
+            continue
+        pnames = param_names(row, bench)
+        for combo, v in zip(row.combos(), row.values):
+            named = {k: param_display(p) for k, p in zip(pnames, combo)}
+            role = _role(cls, named)
+            if role is None or not is_num(v) or v <= 0:
+                continue
+            if method == "time_run":
+                n = param_value(named.get("n_items", "None"))
+                if not isinstance(n, (int, float)):
+                    continue
+                v = n / v
+            key = (suite, role, _label(cls, named))
+            if method == "track_throughput" or key not in found:
+                found[key] = (v, method == "track_throughput")
+    return {k: v for k, (v, _) in found.items()}
+
+
+def _moved(a: float, b: float) -> float:
+    r = b / a
+    return max(r, 1 / r)
+
+
+def _noise_floor(files: list, per_file: list, suite: str, controls: list) -> dict:
+    samples = []
+    for i in range(1, len(files)):
+        for c in controls:
+            a, b = per_file[i - 1].get((suite, "control", c)), per_file[i].get((suite, "control", c))
+            if a is not None and b is not None:
+                samples.append(_moved(a, b))
+    floor = percentile(samples, DRIFT_PERCENTILE) if samples else None
+    return {"noise_floor": floor, "pairs": len(samples)}
+
+
+def _control_ratio(pf_a: dict, pf_b: dict, suite: str, controls: list):
+    """How the suite's controls moved between two commits: the ratio of the one that moved most."""
+    ratios = [pf_b[(suite, "control", c)] / pf_a[(suite, "control", c)] for c in controls
+              if (suite, "control", c) in pf_a and (suite, "control", c) in pf_b]
+    return max(ratios, key=lambda r: max(r, 1 / r)) if ratios else None
+
+
+def _series_steps(files, per_file, suite, label, controls, threshold, repo) -> list:
+    steps, prev = [], None
+    for i, f in enumerate(files):
+        v = per_file[i].get((suite, "subject", label))
+        if v is None:
+            continue
+        if prev is not None and _moved(prev[1], v) > threshold * (1 + EPS):
+            j = prev[0]
+            steps.append({"commit": f.commit_hash, "date": f.date, "date_utc": f.date_str,
+                          "previous": files[j].commit_hash, "series": label, "ratio": v / prev[1],
+                          "before": prev[1], "after": v,
+                          "control_ratio": _control_ratio(per_file[j], per_file[i], suite, controls),
+                          "subject": git_subject(repo, f.commit_hash)})
+        prev = (i, v)
+    return steps
+
+
+def suite_steps(files: list, per_file: list, suite: str, factor: float, repo) -> dict:
+    def labels(role):
+        counts: dict = {}
+        for pf in per_file:
+            for s, r, label in pf:
+                if s == suite and r == role:
+                    counts[label] = counts.get(label, 0) + 1
+        return sorted(counts, key=str), [k for k, n in counts.items() if n >= 2]
+
+    all_series, series = labels("subject")
+    controls = labels("control")[0]
+    floor = _noise_floor(files, per_file, suite, controls)
+    threshold = max(factor, floor["noise_floor"] or 1.0)
+    series = [s for s in all_series if s in series]
+    steps = [st for label in series for st in _series_steps(files, per_file, suite, label, controls,
+                                                             threshold, repo)]
+    steps.sort(key=lambda st: (st["date"] or 0, st["series"]))
+    values = [{"commit": f.commit_hash, "date": f.date,
+               "values": {lb: per_file[i].get((suite, role, lb)) for role, lbs in
+                          (("subject", series), ("control", controls)) for lb in lbs}}
+              for i, f in enumerate(files)]
+    return {"suite": suite, **floor, "threshold": threshold, "series": series, "controls": controls,
+            "single_commit_series": [s for s in all_series if s not in series], "steps": steps,
+            "history": values}
+
+
+def build_steps(files: list, bench: dict, factor: float, repo=None, suite=None) -> list:
+    per_file = [commit_values(f, bench) for f in files]
+    suites = sorted({s for pf in per_file for s, role, _ in pf if role == "subject"})
+    if suite is not None:
+        if suite not in suites:
+            raise ReportError(f"no stac-manager throughput for suite {suite!r} "
+                              f"(suites with one: {', '.join(suites) or 'none'})")
+        suites = [suite]
+    if not suites:
+        raise ReportError("no stac-manager throughput in these results (no subject-kind rows)")
+    return [suite_steps(files, per_file, s, factor, repo) for s in suites]
+
+
+# --------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------
+
+def _ratio(r) -> str:
+    return f"{r:.2f}x ({r:.2f}x faster)" if r >= 1 else f"{r:.2f}x ({1 / r:.2f}x slower)"
+
+
+def _floor_line(s: dict, factor: float) -> str:
+    if s["noise_floor"] is None:
+        return (f"No `Control` row measured on two consecutive commits: no noise floor, the factor "
+                f"({factor:g}) alone decides.")
+    return (f"Noise floor {s['noise_floor']:.2f}x over {s['pairs']} consecutive pair(s) of "
+            f"`{s['suite']}.Control` rows; threshold max(factor {factor:g}, noise floor) = {s['threshold']:.2f}x.")
+
+
+def render_suite(s: dict, files: list, factor: float, chart: str | None = None) -> list:
+    cols = s["series"] + s["controls"]
+    rows = [[f"`{f.short}`", f.date_str, *[fmt_num(h["values"][c]) if h["values"].get(c) is not None else "—"
+                                           for c in cols]]
+            for f, h in zip(files, s["history"])]
+    out = [f"### {s['suite']}", "", _floor_line(s, factor), "",
+           table(rows, ["Commit", "Date (UTC)", *[f"{c} items/s" for c in cols]]), ""]
+    if chart:
+        out += [f"![{s['suite']}: stac-manager throughput over the commits]({chart})", ""]
+    if s["single_commit_series"]:
+        out += [f"_{len(s['single_commit_series'])} series measured at one commit only (no step possible) "
+                "are left out._", ""]
+    if not s["steps"]:
+        return out + ["_No step beyond the noise floor._", ""]
+    steps = [[st["date_utc"], f"`{st['commit'][:8]}`", st["series"], _ratio(st["ratio"]),
+              f"{st['control_ratio']:.2f}x" if st["control_ratio"] is not None else "n/a",
+              st["subject"] or "—"] for st in s["steps"]]
+    return out + ["**Steps beyond the noise floor:**", "",
+                  table(steps, ["Date (UTC)", "Commit", "Series", "Ratio", "Control moved", "What changed"]), ""]
+
+
+def render_steps(suites: list, files: list, machine: str, branch, factor: float, charts=None) -> str:
+    out = ["## Steps beyond the noise floor" + (f" on `{branch}`" if branch else ""), "",
+           f"Machine `{machine}`, {len(files)} commits ordered by commit date. Rule: {STEP_RULE}.", ""]
+    for s in suites:
+        out += render_suite(s, files, factor, (charts or {}).get(s["suite"]))
+    return "\n".join(out).rstrip() + "\n"
