@@ -367,12 +367,14 @@ def preload(expect=exact, keys=None, loose_props=()):
     benchmark process is forked from that process, so the schema validation of the
     expected items (about 4 ms an item on this suite's 2-core machines) is paid once per
     commit and every benchmark process starts with it done.  Skipped in pool workers and
-    with ``STAC_BENCH_PRELOAD=0``; ``prepare`` in ``setup`` then does it per process.
+    wherever ``benchmarks.preloading()`` says so (asv's discovery and ``setup_cache``
+    processes, tests, ``STAC_BENCH_PRELOAD=0``); ``prepare`` in ``setup`` then does it per
+    process.
     """
-    if os.environ.get("STAC_BENCH_PRELOAD", "1") == "0" or multiprocessing.parent_process() is not None:
-        return
-    from . import N_ITEMS, PROBE_ITEMS
+    from . import N_ITEMS, PROBE_ITEMS, preloading
 
+    if not preloading() or multiprocessing.parent_process() is not None:
+        return
     for n in sorted({*N_ITEMS, PROBE_ITEMS}):
         prepare(n, expect, keys, loose_props)
 
