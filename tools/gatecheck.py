@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Measure the pre-merge gate itself: its false alarms and its catch rate (a script, not a test).
+
+    python tools/gatecheck.py --repo PATH COMMIT [SLOW_COMMIT] [--runs 5] [--factor 1.5]
+                              [--quick | --rounds N] [--workdir DIR] [--output FILE.md]
+                              [-- ASV RUN ARGS]
+
+Runs ``tools/premerge.py --repo PATH COMMIT COMMIT`` N times: COMMIT against itself (premerge
+re-measures it as a twin commit, so each run is two interleaved builds of one tree), where
+every regression is a false alarm; and, with SLOW_COMMIT, ``COMMIT SLOW_COMMIT`` N times, where
+the gate must fail every time.  The two pairs alternate run by run, so a change in the
+machine's load hits both.  Prints a Markdown table: per run the exit code, the regressed (and
+failed) rows and the control drift per kind that run measured (``compare``'s JSON ``drift``),
+then the tally.  Each run's comment and JSON stay in ``<workdir>/gatecheck/``.
+
+Exit code: 0 when there was no false alarm and every slowdown was caught, 1 otherwise, 2 when a
+premerge run failed with bad input (its one line is repeated).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import premerge  # noqa: E402
+
+KINDS = ("time", "throughput", "memory")
+
+
+def parse_args(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    p = argparse.ArgumentParser(prog="tools/gatecheck.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--repo", required=True, help="a git checkout of stac-manager")
+    p.add_argument("commit", help="the commit compared with itself")
+    p.add_argument("slow_commit", nargs="?", help="a commit the gate must flag against COMMIT")
+    p.add_argument("--runs", type=int, default=5, help="runs per pair (default 5)")
+    p.add_argument("--factor", type=float, default=1.5, help="gate factor (default 1.5)")
+    p.add_argument("--quick", action="store_true", help="premerge --quick")
+    p.add_argument("--rounds", type=int, help="premerge --rounds (default: premerge's)")
+    p.add_argument("--workdir", default=str(premerge.DEFAULT_WORKDIR), help="premerge's --workdir")
+    p.add_argument("--output", "-o", metavar="FILE.md", help="also write the table here")
+    args = p.parse_args(argv[:cut])
+    args.asv_args = argv[cut + 1:]
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
+    return args
+
+
+def premerge_cmd(args, base, head, out):
+    cmd = [sys.executable, str(ROOT / "tools" / "premerge.py"), "--repo", args.repo, base, head,
+           "--factor", str(args.factor), "--workdir", args.workdir,
+           "--output", str(out.with_suffix(".md")), "--json", str(out.with_suffix(".json"))]
+    cmd += ["--quick"] if args.quick else (["--rounds", str(args.rounds)] if args.rounds else [])
+    return cmd + (["--", *args.asv_args] if args.asv_args else [])
+
+
+def one_run(args, pair, index, base, head, outdir):
+    """One premerge run: a row of the table (dict)."""
+    out = outdir / f"{pair}-{index}"
+    started = time.monotonic()
+    proc = subprocess.run(premerge_cmd(args, base, head, out), capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        lines = [x for x in proc.stderr.splitlines() if x.startswith("premerge.py: error")]
+        raise premerge.PremergeError((lines or proc.stderr.strip().splitlines() or ["failed"])[-1])
+    data = json.loads(out.with_suffix(".json").read_text())
+    entries = data["entries"]
+    return {
+        "pair": pair, "run": index, "exit": proc.returncode,
+        "minutes": (time.monotonic() - started) / 60,
+        "regressed": [e for e in entries if e["category"] == "regressed"],
+        "failed": [e for e in entries if e["category"] == "failed"],
+        "drift": {k: (data.get("drift") or {}).get(k) for k in KINDS},
+    }
+
+
+def drift_cell(d):
+    if not d:
+        return "—"
+    return f"{d['drift']:.2f}x ({d['rows']})"
+
+
+def row_name(entry):
+    return f"`{entry['benchmark']}` ({entry['params']}) {entry['ratio']:.2f}" if entry.get("ratio") \
+        else f"`{entry['benchmark']}` ({entry['params']})"
+
+
+def render(args, rows, labels):
+    lines = [f"## Gate check: `{labels['same']}` vs itself"
+             + (f", and vs `{labels['slow']}`" if "slow" in labels else ""),
+             "", f"Factor {args.factor:g}, {'quick' if args.quick else 'non-quick'}"
+             + (f", asv args `{' '.join(args.asv_args)}`" if args.asv_args else "") + ".", "",
+             "| pair | run | exit | regressed rows | failed rows | drift time | drift throughput "
+             "| drift memory | minutes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['pair']} | {r['run']} | {r['exit']} | {len(r['regressed'])} | {len(r['failed'])} | "
+                     + " | ".join(drift_cell(r["drift"][k]) for k in KINDS) + f" | {r['minutes']:.1f} |")
+    same = [r for r in rows if r["pair"] == "same"]
+    slow = [r for r in rows if r["pair"] == "slow"]
+    alarms = sum(r["exit"] != 0 for r in same)
+    lines += ["", f"- **false alarms** (same commit, gate failed): {alarms}/{len(same)} (must be 0)"]
+    if slow:
+        caught = sum(r["exit"] == 1 and bool(r["regressed"]) for r in slow)
+        lines.append(f"- **caught** (slow commit, gate failed on a regressed row): {caught}/{len(slow)} "
+                     f"(must be {len(slow)})")
+    lines += ["", "Drift: the 90th percentile of max(r, 1/r) over the control rows of that kind "
+              "(number of rows in brackets); a subject row must move beyond max(factor, drift).", ""]
+    for r in rows:
+        named = r["regressed"] + r["failed"]
+        if named and r["pair"] == "same":
+            lines.append(f"- same run {r['run']} flagged: " + "; ".join(map(row_name, named[:5])))
+    ok = alarms == 0 and all(r["exit"] == 1 and r["regressed"] for r in slow)
+    return "\n".join(lines) + "\n", ok
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        repo = premerge.check_repo(args.repo, False)
+        same = premerge.resolve(repo, args.commit)
+        slow = premerge.resolve(repo, args.slow_commit) if args.slow_commit else None
+        outdir = Path(args.workdir).expanduser().resolve() / "gatecheck"
+        outdir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i in range(1, args.runs + 1):
+            for pair, head in (("same", same), ("slow", slow)):
+                if head is not None:
+                    rows.append(one_run(args, pair, i, same, head, outdir))
+                    print(f"gatecheck: {pair} run {i}: exit {rows[-1]['exit']}, "
+                          f"{len(rows[-1]['regressed'])} regressed", file=sys.stderr)
+    except premerge.PremergeError as exc:
+        print(f"gatecheck.py: error: {exc}", file=sys.stderr)
+        return 2
+    labels = {"same": same[:8], **({"slow": slow[:8]} if slow else {})}
+    text, ok = render(args, rows, labels)
+    sys.stdout.write(text)
+    if args.output:
+        Path(args.output).write_text(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

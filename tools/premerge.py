@@ -1,0 +1,410 @@
+#!/usr/bin/env python
+"""One command before a merge: benchmark two commits (or a working tree), print the PR comment.
+
+    python tools/premerge.py --repo PATH [BASE [HEAD]] [--quick | --rounds 4] [--factor 1.5]
+        [--output FILE.md] [--json FILE.json] [--machine NAME] [--workdir DIR] [-v] [-- ASV ARGS]
+    python tools/premerge.py --repo PATH --working-tree [BASE] [same options]
+
+BASE defaults to PATH's ``main``, HEAD to its ``HEAD``.  tools/bench.py's ``history`` profile runs
+on both in one ``asv run --interleave-rounds -a rounds=4 HASHFILE:..`` (ABBA.. rounds, so drift
+hits both alike); the comment is a header plus ``tools/report.py compare BASE HEAD --factor F``,
+whose exit code is ours (0 pass, 1 regression; 2 = bad input, one line on stderr).
+``--working-tree``: the head is PATH's working tree, ``pip install``-ed into a scratch virtualenv
+with the matrix pins and constraints.txt, run after BASE by ``asv run --environment existing:..
+--set-commit-hash <HEAD>`` as machine ``<machine>-worktree``.  All in ``--workdir`` (default
+~/.cache/stac-manager-benchmarks/premerge): scratch asv.conf.json (``repo`` = PATH), results
+(emptied per call), environments (kept), asv.log.  BASE == HEAD: HEAD is re-measured as a twin
+commit (same tree, in a scratch clone).  ``--bench`` after ``--`` replaces the profile's selection;
+``STAC_PREMERGE_ASV_ARGS`` is appended to the args after ``--`` (the tests run the CI workflow's
+command line as it is, on a few classes).
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import bench  # noqa: E402
+
+DEFAULT_WORKDIR = Path.home() / ".cache" / "stac-manager-benchmarks" / "premerge"
+EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+PROG, PROFILE = "premerge.py", "history"
+#: GitHub refuses comments over 65,536 characters: beyond this, the unchanged table goes.
+COMMENT_LIMIT = 60000
+
+
+class PremergeError(Exception):
+    """Bad input or a failed step: one line on stderr, exit 2."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog=f"tools/{PROG}", description=__doc__.split("\n\n")[0])
+    p.add_argument("--repo", required=True, help="a git checkout of stac-manager")
+    p.add_argument("refs", nargs="*", metavar="REF", help="BASE [HEAD] (default: main HEAD)")
+    p.add_argument("--working-tree", action="store_true", help="head = PATH's working tree (BASE only)")
+    p.add_argument("--quick", action="store_true", help="one sample per benchmark (CI smoke runs)")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4; not with --quick)")
+    p.add_argument("--factor", type=float, default=1.5, help="gate factor (default 1.5)")
+    p.add_argument("--output", "-o", metavar="FILE.md", help="write the comment here, not to stdout")
+    p.add_argument("--json", metavar="FILE.json", help="also write the comparison as JSON")
+    p.add_argument("--machine", help="asv machine (default: ~/.asv-machine.json's only one, or the host)")
+    p.add_argument("--workdir", default=str(DEFAULT_WORKDIR), help=f"scratch folder ({DEFAULT_WORKDIR})")
+    p.add_argument("--verbose", "-v", action="store_true", help="echo asv's output to stderr")
+    return p
+
+
+def parse_args(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv[:cut])
+    args.asv_args = argv[cut + 1:] + shlex.split(os.environ.get("STAC_PREMERGE_ASV_ARGS", ""))
+    most = 1 if args.working_tree else 2
+    if len(args.refs) > most:
+        parser.error("at most one ref (BASE) with --working-tree" if args.working_tree
+                     else "at most two refs (BASE HEAD)")
+    for flag, value in (("--factor", args.factor), ("--rounds", args.rounds)):
+        if value < 1:
+            parser.error(f"{flag} must be >= 1 (got {value})")
+    args.base = args.refs[0] if args.refs else "main"
+    args.head = None if args.working_tree else (args.refs[1] if len(args.refs) > 1 else "HEAD")
+    return args
+
+
+def selected(asv_args):
+    """True when the pass-through args choose the benchmarks themselves."""
+    return any(a in ("-b", "--bench") or a.startswith("--bench=") for a in asv_args)
+
+
+def run_options(args):
+    """The ``asv run`` options both sides share: sampling, selection, pass-through."""
+    sampling = ["--quick"] if args.quick else ["-a", f"rounds={args.rounds}"]
+    selection = [] if selected(args.asv_args) else ["--bench", bench.bench_regex(PROFILE)]
+    return [*sampling, *selection, *args.asv_args]
+
+
+def git(repo, *args, check=True):
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise PremergeError(f"git {' '.join(args)} in {repo}: {msg}")
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def check_repo(path, working_tree):
+    """The absolute repository path; a clear error unless it is the top of a git repository."""
+    repo = Path(path).expanduser().resolve()
+    is_top = (repo / ".git").exists() or (repo / "objects").is_dir()  # as asv's Git.is_local_repo
+    if not repo.is_dir() or not is_top or git(repo, "rev-parse", "--git-dir", check=False) is None:
+        raise PremergeError(f"not a git repository: {path}")
+    if working_tree and git(repo, "rev-parse", "--is-bare-repository") == "true":
+        raise PremergeError(f"--working-tree needs a checkout; {path} is a bare repository")
+    return repo
+
+
+def resolve(repo, ref):
+    sha = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    if not sha:
+        raise PremergeError(f"unknown ref {ref!r} in {repo}")
+    return sha
+
+
+def make_twin(repo, sha, workdir):
+    """A scratch clone of ``repo`` holding a commit with ``sha``'s tree on top of ``sha``."""
+    clone = workdir / "twin.git"
+    shutil.rmtree(clone, ignore_errors=True)
+    git(repo, "clone", "--quiet", "--bare", "--shared", str(repo), str(clone))
+    who = {f"GIT_{role}_{key}": value for role in ("AUTHOR", "COMMITTER")
+           for key, value in (("NAME", "premerge"), ("EMAIL", "premerge@invalid"),
+                              ("DATE", git(repo, "log", "-1", "--format=%cI", sha)))}
+    proc = subprocess.run(["git", "-C", str(clone), "commit-tree", f"{sha}^{{tree}}", "-p", sha,
+                           "-m", f"premerge twin of {sha}"], capture_output=True, text=True,
+                          env=dict(os.environ, **who))
+    if proc.returncode != 0:
+        raise PremergeError(f"cannot make a twin of {sha[:8]}: {proc.stderr.strip()}")
+    return clone, proc.stdout.strip()
+
+
+def scratch_config(repo, branch, workdir):
+    """The project's asv.conf.json, pointed at ``repo`` and at scratch folders in ``workdir``."""
+    from asv import util
+
+    conf = util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    conf.update(repo=str(repo), branches=[branch], benchmark_dir=str(ROOT / "benchmarks"),
+                env_dir=str(workdir / "env"), results_dir=str(workdir / "results"),
+                html_dir=str(workdir / "html"))
+    return conf
+
+
+def write_config(conf, workdir):
+    """Write ``conf`` and the constraints its install_command names into ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "asv.conf.json"
+    path.write_text(json.dumps(conf, indent=2) + "\n")
+    shutil.copyfile(ROOT / "constraints.txt", workdir / "constraints.txt")
+    return path
+
+
+def known_machines():
+    try:
+        data = json.loads((Path.home() / ".asv-machine.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+def default_machine():
+    return next(iter(known_machines())) if len(known_machines()) == 1 else platform.node()
+
+
+def ensure_machine(name, config, like=None):
+    """``name``'s entry in ~/.asv-machine.json, added if missing (a copy of ``like``, or asv's)."""
+    known = known_machines()
+    if name in known:
+        return known[name]
+    if like is not None:
+        from asv.machine import MachineCollection
+
+        info = dict(ensure_machine(like, config), machine=name)
+        MachineCollection.save(name, info)
+        return info
+    proc = subprocess.run([sys.executable, "-m", "asv", "machine", "--yes", "--machine", name,
+                           "--config", str(config)], capture_output=True, text=True)
+    if proc.returncode != 0 or name not in known_machines():
+        raise PremergeError(f"asv machine --machine {name} failed: {last_message(proc.stderr.splitlines())}")
+    return known_machines()[name]
+
+
+def lock_workdir(workdir):
+    workdir.mkdir(parents=True, exist_ok=True)
+    handle = open(workdir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise PremergeError(f"another premerge.py is running in {workdir} (use another --workdir)") from None
+    return handle
+
+
+class Asv:
+    """Commands in the scratch folder; output to ``<workdir>/asv.log`` (and stderr if verbose)."""
+
+    COMMIT = re.compile(r"For \S+ commit ([0-9a-f]{8})")
+    SKIPPED = re.compile(r"·\s+Skipping \S+\s*$")  # asv's runner.skip_benchmarks: the build failed
+
+    def __init__(self, config, workdir, verbose):
+        self.config, self.workdir, self.verbose = config, workdir, verbose
+        self.log = workdir / "asv.log"
+        self.log.write_text("")
+
+    def stream(self, cmd):
+        with open(self.log, "a") as log:
+            log.write(f"\n$ {shlex.join(map(str, cmd))}\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    cwd=self.workdir, errors="replace", env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            lines = []
+            for line in proc.stdout:
+                log.write(line)
+                lines.append(line.rstrip("\n"))
+                if self.verbose:
+                    sys.stderr.write(line)
+            return proc.wait(), lines
+
+    def run(self, args, commits, machine):
+        """``asv run``; a clear error if it failed, built nothing, or could not build a commit."""
+        code, lines = self.stream([sys.executable, "-m", "asv", "run", "--config", str(self.config),
+                                   "--machine", machine, *args])
+        if code not in (0, 2):  # 2: some benchmark failed, a finding the gate reports
+            raise PremergeError(f"asv run failed (exit {code}): {last_message(lines)} (log: {self.log})")
+        broken = self.unbuilt(lines)
+        for sha in commits:
+            if sha[:8] in broken:
+                raise PremergeError(f"asv could not build stac-manager at {sha[:8]}: {broken[sha[:8]]} "
+                                    f"(build log: {self.log})")
+            if not list((self.workdir / "results" / machine).glob(f"{sha[:8]}-*.json")):
+                raise PremergeError(f"asv wrote no results for {sha[:8]} (log: {self.log})")
+
+    @classmethod
+    def unbuilt(cls, lines):
+        """{short hash: the build's last words} of the commits asv could not build."""
+        current, broken, said = None, {}, "see the log"
+        for line in lines:
+            found = cls.COMMIT.search(line)
+            current = found.group(1) if found else current
+            if current and cls.SKIPPED.search(line):
+                broken[current] = said
+            elif line.strip():
+                said = line.strip(" ·")[:200]
+        return broken
+
+    def pip(self, python, *args):
+        code, lines = self.stream([str(python), "-m", "pip", "--disable-pip-version-check", *args])
+        if code != 0:
+            raise PremergeError(f"pip {args[0]} failed for the working tree: {last_message(lines)} "
+                                f"(log: {self.log})")
+
+
+def last_message(lines):
+    """The last line of a command's output that says something (asv's dots stripped)."""
+    for line in reversed(lines):
+        text = line.strip(" ·\t")
+        if text and not text.startswith("[") and "Traceback" not in text:
+            return text[:300]
+    return "no output"
+
+
+def hashfile(workdir, name, commits):
+    (workdir / name).write_text("".join(f"{c}\n" for c in commits))
+    return f"HASHFILE:{workdir / name}"
+
+
+def worktree_python(asv, conf, repo):
+    """A scratch virtualenv (reused) with the matrix pins and PATH's working tree installed."""
+    from importlib.metadata import version
+
+    from asv.plugins.virtualenv import Virtualenv
+
+    python = Virtualenv._find_python(str(conf["pythons"][0]))  # the interpreter asv would use
+    if python is None:
+        raise PremergeError(f"no python{conf['pythons'][0]} found for the working-tree environment")
+    exe = asv.workdir / "worktree-venv" / "bin" / "python"
+    if not exe.exists():
+        code, lines = asv.stream([sys.executable, "-m", "virtualenv", "--quiet", "-p", python, exe.parents[1]])
+        if code != 0:
+            raise PremergeError(f"cannot create {exe.parents[1]}: {last_message(lines)}")
+    pins = []
+    for name, value in conf.get("matrix", {}).get("req", {}).items():
+        value = value[0] if isinstance(value, list) else value
+        pins.append(f"{name}=={value}" if value else name)
+    constraints = ["--constraint", str(asv.workdir / "constraints.txt")]
+    asv.pip(exe, "install", "--quiet", f"asv_runner=={version('asv_runner')}", *pins, *constraints)
+    # Built as asv builds (no isolation: the pinned poetry-core); pip rebuilds a directory each time.
+    asv.pip(exe, "install", "--quiet", "--no-build-isolation", str(repo), *constraints)
+    return exe
+
+
+def run_commits(args, repo, base, head, workdir, machine):
+    """Both commits in one interleaved asv run; the compare specs (base, head)."""
+    asv_repo, head_run, branch = repo, head, args.base
+    if base == head:  # re-measure it: comparing one results file with itself proves nothing
+        (asv_repo, head_run), branch = make_twin(repo, head, workdir), base
+    config = write_config(scratch_config(asv_repo, branch, workdir), workdir)
+    ensure_machine(machine, config)
+    Asv(config, workdir, args.verbose).run(
+        ["--interleave-rounds", *run_options(args), hashfile(workdir, "hashes.txt", [base, head_run])],
+        [base, head_run], machine)
+    return base, head_run
+
+
+def run_worktree(args, repo, base, head, workdir, machine):
+    """BASE built by asv, then the working tree as an existing environment (<machine>-worktree)."""
+    conf = scratch_config(repo, args.base, workdir)
+    config = write_config(conf, workdir)
+    ensure_machine(machine, config)
+    tree_machine = f"{machine}-worktree"
+    ensure_machine(tree_machine, config, like=machine)
+    asv = Asv(config, workdir, args.verbose)
+    python = worktree_python(asv, conf, repo)
+    asv.run([*run_options(args), hashfile(workdir, "base.txt", [base])], [base], machine)
+    # No range with an existing environment: asv runs it once, saved as --set-commit-hash.
+    asv.run(["--environment", f"existing:{python}", "--set-commit-hash", head, *run_options(args)],
+            [head], tree_machine)
+    (head_file,) = (workdir / "results" / tree_machine).glob(f"{head[:8]}-existing*.json")
+    return base, str(head_file)
+
+
+def compare(args, specs, workdir, machine, *extra):
+    """``tools/report.py compare``: (exit code, Markdown)."""
+    data = workdir / "compare.json"
+    cmd = [sys.executable, str(ROOT / "tools" / "report.py"), "compare", *specs, "--results",
+           str(workdir / "results"), "--machine", machine, "--factor", str(args.factor), "--json", str(data)]
+    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True)
+    if proc.returncode not in (EXIT_OK, EXIT_REGRESSION):
+        raise PremergeError(f"report.py compare: {last_message(proc.stderr.splitlines())}")
+    counts = json.loads(data.read_text())["counts"]
+    if not any(n for c, n in counts.items() if c not in ("not_measured", "added", "removed", "incomparable")):
+        raise PremergeError(f"no benchmark has a number on either side (all failed or n/a; log: {workdir / 'asv.log'})")
+    if args.json:
+        shutil.copyfile(data, args.json)
+    return proc.returncode, proc.stdout
+
+
+def header(args, repo, base, head, specs, machine):
+    """The comment's head: both commits, the profile and the machine."""
+    def line(sha, ref):
+        named = f" (`{ref}`)" if ref and not sha.startswith(ref) else ""
+        return f"`{sha[:8]}`{named} {git(repo, 'log', '-1', '--format=%s', sha)}"
+
+    if args.working_tree:
+        changed = len((git(repo, "status", "--short") or "").splitlines())
+        head_line = (f"the **working tree** of `{repo}` ({changed} changed file{'s' * (changed != 1)} in "
+                     f"`git status --short`) on top of {line(head, 'HEAD')}")
+    elif specs[1] != head:
+        head_line = f"{line(head, args.head)}, re-measured as its twin `{specs[1][:8]}` (same tree)"
+    else:
+        head_line = line(head, args.head)
+    what = "the benchmarks chosen by `--bench` after `--`" if selected(args.asv_args) else \
+        f"{len(bench.history_classes())} classes: stac-manager's rows and one Control per suite"
+    how = "one side after the other" if args.working_tree else f"{args.rounds} interleaved rounds"
+    how = "quick (one sample)" if args.quick else f"{how}, non-quick"
+    info = known_machines().get(machine, {})
+    hardware = ", ".join(str(info[k]) for k in ("cpu", "num_cpu", "os") if info.get(k))
+    return (f"## stac-manager benchmarks: `{base[:8]}` → "
+            f"{'the working tree' if args.working_tree else f'`{head[:8]}`'}\n\n"
+            f"- **base**: {line(base, args.base)}\n- **head**: {head_line}\n"
+            f"- **profile**: `{PROFILE}` ({what}); {how}; gate factor {args.factor:g}\n"
+            f"- **machine**: `{machine}`{f' ({hardware})' if hardware else ''}\n\n")
+
+
+def run(args):
+    repo = check_repo(args.repo, args.working_tree)
+    base = resolve(repo, args.base)
+    head = resolve(repo, "HEAD" if args.working_tree else args.head)
+    workdir = Path(args.workdir).expanduser().resolve()
+    lock = lock_workdir(workdir)
+    try:
+        shutil.rmtree(workdir / "results", ignore_errors=True)
+        machine = args.machine or default_machine()
+        specs = (run_worktree if args.working_tree else run_commits)(args, repo, base, head, workdir, machine)
+        code, table = compare(args, specs, workdir, machine)
+        if len(table) > COMMENT_LIMIT:
+            code, table = compare(args, specs, workdir, machine, "--only-changed")
+            table += "\n_The unchanged rows are left out (GitHub's comment size limit)._\n"
+        comment = header(args, repo, base, head, specs, machine) + table
+    finally:
+        lock.close()
+    if args.output:
+        try:
+            Path(args.output).write_text(comment)
+        except OSError as exc:
+            raise PremergeError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(comment)
+    print(f"{PROG}: {'regression' if code else 'pass'} (exit {code}); results in {workdir / 'results'}",
+          file=sys.stderr)
+    return code
+
+
+def main(argv=None):
+    try:
+        return run(parse_args(argv))
+    except PremergeError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
