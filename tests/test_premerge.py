@@ -330,3 +330,28 @@ def test_working_tree(standin_repo, premerge_env, tmp_path):
     installed = list((workdir(premerge_env) / "worktree-venv").rglob("site-packages/stac_manager/modules/ingest.py"))
     assert len(installed) == 1 and "_twice_as_slow" in installed[0].read_text()  # the edit, not the commit
     assert premerge.git(repo, "status", "--short") == status  # the checkout is left as it was
+
+
+def test_gatecheck_tally():
+    """tools/gatecheck.py's table: false alarms on the same commit, catches on the slow one."""
+    import gatecheck
+
+    def entry(name, ratio, category="unchanged", role=None, better="lower"):
+        return {"benchmark": name, "params": "n_items=60", "ratio": ratio, "category": category,
+                "role": role, "better": better}
+
+    entries = [entry("s.XModule.time_run", 1.7, "regressed"), entry("s.Control.time_run", 0.5, role="control"),
+               entry("s.XModule.track_throughput", 0.25, better="higher"), entry("s.XModule.track_mem_mb", 9.0)]
+    assert gatecheck.worst_subject(entries, "time") == 1.7
+    assert gatecheck.worst_subject(entries, "throughput") == 4.0
+    drift = {"time": {"drift": 1.2, "rows": 1}, "throughput": None, "memory": None}
+    rows = [{"pair": pair, "run": 1, "exit": code, "minutes": 1.0, "drift": drift, "failed": [],
+             "regressed": [e for e in entries if e["category"] == "regressed"] if code else [],
+             "worst": {"time": 1.7, "throughput": None}} for pair, code in (("same", 0), ("slow", 1))]
+    args = gatecheck.parse_args(["--repo", "x", "a", "b", "--runs", "1"])
+    text, ok = gatecheck.render(args, rows, {"same": "aaaa", "slow": "bbbb"})
+    assert ok and "false alarms** (same commit, gate failed): 0/1" in text and "caught" in text and "1/1" in text
+    assert "| same | 1 | 0 | 0 | 0 | 1.20x (1) | — | — | 1.70x | — | 1.0 |" in text
+    rows[0].update(exit=1, regressed=rows[1]["regressed"])
+    text, ok = gatecheck.render(args, rows, {"same": "aaaa", "slow": "bbbb"})
+    assert not ok and "1/1 (must be 0)" in text and "same run 1 flagged: `s.XModule.time_run`" in text

@@ -75,7 +75,20 @@ def one_run(args, pair, index, base, head, outdir):
         "regressed": [e for e in entries if e["category"] == "regressed"],
         "failed": [e for e in entries if e["category"] == "failed"],
         "drift": {k: (data.get("drift") or {}).get(k) for k in KINDS},
+        "worst": {k: worst_subject(entries, k) for k in ("time", "throughput")},
     }
+
+
+def worst_subject(entries, kind):
+    """The largest move for the worse (max(r, 1/r) oriented, > 1 = worse) of a stac-manager row."""
+    moves = []
+    for e in entries:
+        name = e["benchmark"].rsplit(".", 1)[-1]
+        if e.get("role") == "control" or not e.get("ratio") or e.get("better") not in ("lower", "higher"):
+            continue
+        if (kind == "time" and name.startswith("time_")) or (kind == "throughput" and "throughput" in name):
+            moves.append(e["ratio"] if e["better"] == "lower" else 1 / e["ratio"])
+    return max(moves, default=None)
 
 
 def drift_cell(d):
@@ -95,11 +108,13 @@ def render(args, rows, labels):
              "", f"Factor {args.factor:g}, {'quick' if args.quick else 'non-quick'}"
              + (f", asv args `{' '.join(args.asv_args)}`" if args.asv_args else "") + ".", "",
              "| pair | run | exit | regressed rows | failed rows | drift time | drift throughput "
-             "| drift memory | minutes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| drift memory | worst subject time | worst subject throughput | minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['pair']} | {r['run']} | {r['exit']} | {len(r['regressed'])} | {len(r['failed'])} | "
-                     + " | ".join(drift_cell(r["drift"][k]) for k in KINDS) + f" | {r['minutes']:.1f} |")
+                     + " | ".join(drift_cell(r["drift"][k]) for k in KINDS) + " | "
+                     + " | ".join("—" if r["worst"][k] is None else f"{r['worst'][k]:.2f}x" for k in ("time", "throughput"))
+                     + f" | {r['minutes']:.1f} |")
     same = [r for r in rows if r["pair"] == "same"]
     slow = [r for r in rows if r["pair"] == "slow"]
     alarms = sum(r["exit"] != 0 for r in same)
@@ -109,7 +124,9 @@ def render(args, rows, labels):
         lines.append(f"- **caught** (slow commit, gate failed on a regressed row): {caught}/{len(slow)} "
                      f"(must be {len(slow)})")
     lines += ["", "Drift: the 90th percentile of max(r, 1/r) over the control rows of that kind "
-              "(number of rows in brackets); a subject row must move beyond max(factor, drift).", ""]
+              "(number of rows in brackets); a subject row must move beyond max(factor, drift). "
+              "Worst subject: the largest move for the worse of a stac-manager row (r oriented, "
+              "> 1 = worse): noise in the same-commit runs, the signal in the slow ones.", ""]
     for r in rows:
         named = r["regressed"] + r["failed"]
         if named and r["pair"] == "same":
