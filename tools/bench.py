@@ -35,7 +35,6 @@ PROFILES = ("history", "full")
 def history_classes():
     """``{"module.Class": class}`` of the benchmark classes in the history profile."""
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("STAC_BENCH_PRELOAD", "0")
     import benchmarks
 
     found = []
