@@ -3,7 +3,7 @@ the *steps* beyond the noise floor that the suite's ``Control`` rows give.
 
 A suite is a benchmark module (``file_ingest``, ``api_ingest``, ``output``, ``pipeline``).  Its
 *series* are the stac-manager (subject-kind) rows of its classes, one per parameter combination,
-read off ``track_throughput`` (else ``n_items / time_run``); its controls are the rows of its
+read off ``n_items / time_run``; its controls are the rows of its
 ``Control`` class, which never run stac-manager.  Between two consecutive commits with results a
 control moves by max(r, 1/r); the suite's noise floor is the 90th percentile (nearest rank) of
 those moves, and a series *steps* where it moved between two consecutive measured commits by more
@@ -21,7 +21,7 @@ from reporting.results import git_subject, param_names
 from reporting.values import fmt_num, is_num, param_display, param_value, split_name
 
 STEP_RULE = (
-    "a step is a stac-manager throughput (track_throughput, else n_items / time_run) that moved between "
+    "a step is a stac-manager throughput (n_items / time_run) that moved between "
     "two consecutive measured commits by more than max(factor, the suite's noise floor); the noise floor "
     f"is the {DRIFT_PERCENTILE * 100:.0f}th percentile (nearest rank) of max(r, 1/r) of the suite's "
     "`Control` throughput between consecutive commits (r = newer / older)"
@@ -43,13 +43,17 @@ def _role(cls: str, named: dict) -> str | None:
 
 
 def commit_values(f, bench: dict) -> dict:
-    """{(suite, role, label): items/s} of one results file (throughput first, else derived)."""
+    """{(suite, role, label): items/s} of one results file: n_items / time_run.
+
+    Always derived from ``time_run``, which every profile measures: a history-only commit has
+    no ``track_throughput``, and mixing the two across commits would make steps of its own.
+    """
     found: dict = {}
     rows, _ = current_rows(f, bench)
     for name, row in rows.items():
         prefix, method = split_name(name)
         suite, _, cls = prefix.rpartition(".")
-        if not suite or method not in ("track_throughput", "time_run"):
+        if not suite or method != "time_run":
             continue
         pnames = param_names(row, bench)
         for combo, v in zip(row.combos(), row.values):
@@ -57,15 +61,10 @@ def commit_values(f, bench: dict) -> dict:
             role = _role(cls, named)
             if role is None or not is_num(v) or v <= 0:
                 continue
-            if method == "time_run":
-                n = param_value(named.get("n_items", "None"))
-                if not isinstance(n, (int, float)):
-                    continue
-                v = n / v
-            key = (suite, role, _label(cls, named))
-            if method == "track_throughput" or key not in found:
-                found[key] = (v, method == "track_throughput")
-    return {k: v for k, (v, _) in found.items()}
+            n = param_value(named.get("n_items", "None"))
+            if isinstance(n, (int, float)):
+                found[(suite, role, _label(cls, named))] = n / v
+    return found
 
 
 def _moved(a: float, b: float) -> float:
