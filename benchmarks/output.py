@@ -120,6 +120,8 @@ class ModuleJson(_Module):
 class ModuleParquet(_Module):
     """OutputModule(format=parquet): one Parquet file per buffer_size items."""
 
+    history_params = {"buffer_size": 1000}  # one flush; the lossy 100 and the 10000 in the full profile
+
     fmt = "parquet"
 
 

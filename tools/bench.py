@@ -7,9 +7,10 @@
 
 ``history``: every stac-manager (``module``) row of every suite, the import baseline and one
 cheap subject-independent ``Control`` per suite (the noise floor) - the classes whose
-``profile`` attribute is ``"history"``, their ``HISTORY_METHODS`` only (three of them at one value of their costliest
-parameter, ``history_params``: the API at 0 ms added latency, the JSON output at stac-manager's
-default buffer, the pipeline without checkpoints; the other values come with a full run).  It runs with ``--skip-existing``, so it never
+``profile`` attribute is ``"history"``, their ``HISTORY_METHODS`` only, four of them at one
+value of their costliest parameter (``history_params``: the API at 0 ms added latency, the
+JSON and Parquet output at stac-manager's default buffer, the pipeline without checkpoints;
+the other values come with a full run).  It runs with ``--skip-existing``, so it never
 re-runs, erases or overwrites a benchmark a commit already has (from a full run, say).
 ``full``: every benchmark.  Both feed the same asv series (same names, params, versions).
 
