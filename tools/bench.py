@@ -36,6 +36,8 @@ PROFILES = ("history", "full")
 #: run for throughput come with a full run).  Selecting whole benchmarks records nothing
 #: for the others, so a full run's values of them stay.
 HISTORY_METHODS = ("time_run", "track_mem_mb", "peakmem_import", "track_bad_items")
+#: A ``Control`` is there for its time's drift between commits: nothing else of it.
+CONTROL_METHODS = ("time_run",)
 
 
 def history_classes():
@@ -61,7 +63,8 @@ def _class_regex(name, cls):
     asv matches ``--bench`` against ``name(param, ...)`` (values as repr), and records the
     combinations left out as n/a for that commit (a later full run fills them in).
     """
-    name = name.replace(".", r"\.") + r"\.(" + "|".join(HISTORY_METHODS) + ")"
+    methods = CONTROL_METHODS if name.endswith(".Control") else HISTORY_METHODS
+    name = name.replace(".", r"\.") + r"\.(" + "|".join(methods) + ")"
     chosen = getattr(cls, "history_params", None)
     if not chosen:
         return name + r"(\(|$)"
