@@ -12,7 +12,10 @@ A generated block is::
 
 The command runs from the repository root with this interpreter (``python`` is replaced by
 ``sys.executable``); only ``python tools/...`` commands are allowed, and they read committed
-results, so the blocks are reproducible on a fresh clone with no benchmark run.
+results, so the blocks are reproducible on a fresh clone with no benchmark run.  A command may
+end in ``| between "A" "B"``: only its lines from the first one starting with ``A`` up to the
+next one starting with ``B`` (excluded) are kept.  A command that names ``--repo DIR`` needs
+that git checkout (for commit subjects): ``--check`` skips its block where DIR is absent.
 """
 
 import argparse
@@ -27,17 +30,40 @@ BLOCK = re.compile(r"(<!-- generated: (?P<cmd>.+?) -->\n)(?P<body>.*?)(<!-- end 
 
 
 def run(cmd):
+    cmd, _, cut = cmd.partition(" | between ")
     argv = shlex.split(cmd)
     if argv[:1] != ["python"] or not argv[1].startswith("tools/"):
         raise SystemExit(f"readme.py: refusing to run {cmd!r}: only `python tools/...` commands")
     proc = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
     if proc.returncode not in (0, 1):  # the gate exits 1 on a regression: still a sample
         raise SystemExit(f"readme.py: {cmd!r} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return proc.stdout.rstrip("\n") + "\n"
+    out = proc.stdout.rstrip("\n") + "\n"
+    return between(out, *shlex.split(cut)) if cut else out
 
 
-def regenerate(text):
+def between(text, start, end):
+    lines, keep = [], False
+    for line in text.splitlines(keepends=True):
+        if keep and line.startswith(end):
+            break
+        keep = keep or line.startswith(start)
+        if keep:
+            lines.append(line)
+    if not lines:
+        raise SystemExit(f"readme.py: no line starts with {start!r}")
+    return "".join(lines).rstrip("\n") + "\n"
+
+
+def needs_missing_repo(cmd):
+    argv = shlex.split(cmd.partition(" | between ")[0])
+    return "--repo" in argv and not (ROOT / argv[argv.index("--repo") + 1]).is_dir()
+
+
+def regenerate(text, keep_unrunnable=False):
     def replace(match):
+        if keep_unrunnable and needs_missing_repo(match.group("cmd")):
+            print(f"readme.py: skipped (no checkout): {match.group('cmd')}", file=sys.stderr)
+            return match.group(0)
         return match.group(1) + run(match.group("cmd")) + match.group(4)
     return BLOCK.sub(replace, text)
 
@@ -49,7 +75,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     path = Path(args.file)
     old = path.read_text()
-    new = regenerate(old)
+    new = regenerate(old, keep_unrunnable=args.check)
     if args.check:
         if new != old:
             print(f"readme.py: {path.name} is out of date: run python tools/readme.py", file=sys.stderr)
