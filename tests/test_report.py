@@ -798,6 +798,9 @@ def _drifted_head(crafted, factor_of):
             m = factor_of(name, strategy)
             if raw[0][i] is not None and not math.isnan(raw[0][i]):
                 raw[0][i] = raw[0][i] / m if kind == "throughput" else raw[0][i] * m
+                for col in raw[5:9]:  # asv's 99% CI and quartiles move with the value
+                    if col and col[i] is not None:
+                        col[i] = col[i] / m if kind == "throughput" else col[i] * m
     (crafted / "box" / "bbbb2222-existing-py3.12.json").write_text(json.dumps(d))
 
 
@@ -869,6 +872,126 @@ def test_drift_rows_without_controls_use_the_factor(crafted):
     assert cmp["drift"] == {}
     md = run_cli("compare", "aaaa", "bbbb", "--results", crafted).stdout
     assert "_No control rows measured on both sides: the factor alone decides._" in md
+
+# ---- asv's statistical guard: a move inside the noise is not a regression ---------------
+
+M1 = "strategy=module, concurrency=1, n_items=100"
+STATS = {"ci_99_a": 5, "ci_99_b": 6, "q_25": 7, "q_75": 8, "number": 9, "repeat": 10, "samples": 11}
+
+
+def _set_stats(path, name, index, value=None, **stats):
+    """Set one cell's result and its asv statistics columns (STATS) in a crafted results file."""
+    d = json.loads(path.read_text())
+    raw = d["results"][name]
+    raw += [None] * (len(d["result_columns"]) - len(raw))
+    n = len(raw[0])
+    if value is not None:
+        raw[0][index] = value
+    for key, v in stats.items():
+        col = raw[STATS[key]] = raw[STATS[key]] or [None] * n
+        col[index] = v
+    path.write_text(json.dumps(d))
+
+
+def _module_slower(crafted, base_ci, head_ci, head=20.0, **extra):
+    """The base against a copy (the head) where stac-manager's ingest.Dir.time_run at concurrency 1
+    went 10 s -> ``head`` s, each side with its 99% CI and quartiles; the controls did not move."""
+    _drifted_head(crafted, lambda name, strategy: 1.0)
+    base, hd = (next((crafted / "box").glob(f"{c}-*.json")) for c in ("aaaa1111", "bbbb2222"))
+    for path, value, (lo, hi) in ((base, None, base_ci), (hd, head, head_ci)):
+        _set_stats(path, "ingest.Dir.time_run", 0, value, ci_99_a=lo, ci_99_b=hi, q_25=lo, q_75=hi,
+                   **{k: v[path is hd] for k, v in extra.items()})
+    proc = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "1.5", "--json", "-")
+    cmp = strict_json(proc.stdout)
+    entry = next(e for e in cmp["entries"] if e["benchmark"] == "ingest.Dir.time_run" and e["params"] == M1)
+    return proc, cmp, entry
+
+
+def test_guard_overlapping_intervals_are_noise_not_a_regression(crafted):
+    # (a) 2x slower, but the 99% intervals overlap: a loaded VM, not stac-manager
+    proc, cmp, e = _module_slower(crafted, (6.0, 16.0), (12.0, 30.0))
+    assert proc.returncode == 0, [x for x in cmp["entries"] if x["category"] == "regressed"]
+    assert e["ratio"] == pytest.approx(2.0) and e["category"] == "noise"
+    assert e["guard"] == {"method": "asv", "different": False, "base": [6.0, 16.0], "head": [12.0, 30.0]}
+    assert cmp["counts"]["noise"] == 1 and cmp["counts"]["regressed"] == 0 and not cmp["gate_failed"]
+    assert "Mann-Whitney" in cmp["noise_rule"]
+    md = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "1.5").stdout
+    assert "**Gate: passed**" in md
+    outcome = {cells[0]: cells[1] for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                                for line in md.splitlines() if line.startswith("| "))}
+    assert outcome["Moved, within noise (intervals overlap)"] == "1", md
+
+
+def test_guard_disjoint_intervals_are_a_regression(crafted):
+    # (b) 2x slower and the intervals are apart: a regression, as without the guard
+    proc, cmp, e = _module_slower(crafted, (9.0, 11.0), (18.0, 22.0))
+    assert proc.returncode == errors.EXIT_REGRESSION, proc.stderr
+    assert e["category"] == "regressed" and cmp["counts"]["noise"] == 0
+    assert e["guard"] == {"method": "asv", "different": True, "base": [9.0, 11.0], "head": [18.0, 22.0]}
+    md = run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--factor", "1.5").stdout
+    assert "**Gate: FAILED** — 1 got worse." in md and "Moved, within noise" not in md
+
+
+def test_guard_uses_the_samples_when_asv_recorded_them(crafted):
+    # asv's Mann-Whitney U test on the raw samples decides, not the (here overlapping) intervals
+    samples = ([10.0 + i / 100 for i in range(10)], [20.0 + i / 100 for i in range(10)])
+    proc, cmp, e = _module_slower(crafted, (5.0, 25.0), (5.0, 25.0), samples=samples, repeat=(10, 10))
+    assert proc.returncode == errors.EXIT_REGRESSION and e["category"] == "regressed"
+    assert e["guard"]["method"] == "asv" and e["guard"]["different"] is True
+    samples = ([10.0, 25.0] * 5, [20.0, 9.0] * 5)  # the same spread: not different
+    proc, cmp, e = _module_slower(crafted, (9.0, 11.0), (18.0, 22.0), samples=samples, repeat=(10, 10))
+    assert proc.returncode == 0 and e["category"] == "noise"
+
+
+def test_guard_leaves_rows_without_statistics_alone(crafted):
+    # (c) a single sample (asv's own exception, repeat 1) and a track_* row: the factor decides
+    proc, cmp, e = _module_slower(crafted, (6.0, 16.0), (12.0, 30.0), repeat=(1, 1))
+    assert proc.returncode == errors.EXIT_REGRESSION and e["category"] == "regressed"
+    assert e["guard"] == {"method": None, "different": None, "base": None, "head": None}
+    _drifted_head(crafted, lambda name, strategy: 2.0 if strategy == "module" else 1.0)
+    cmp = strict_json(run_cli("compare", "aaaa", "bbbb", "--results", crafted, "--json", "-").stdout)
+    by = {(e["benchmark"], e["params"]): e for e in cmp["entries"]}
+    for name in ("ingest.Dir.track_throughput", "ingest.Dir.track_mem"):
+        assert by[(name, M1)]["category"] == "regressed" and by[(name, M1)]["guard"]["method"] is None
+    assert cmp["counts"]["noise"] == 0
+    # unmoved rows and control rows are never asked
+    assert "guard" not in by[("ingest.Dir.time_run", "strategy=module, concurrency=10, n_items=100")]
+    assert all("guard" not in e for e in cmp["entries"] if e["role"] == "control")
+
+
+def _side(value, **stats):
+    return {"value": value, "stats": stats or None, "samples": None}
+
+
+def test_guard_falls_back_to_the_ci_then_the_interquartile_range(monkeypatch):
+    a, b = _side(1.0, ci_99_a=0.5, ci_99_b=1.5, q_25=0.9, q_75=1.1), _side(2.0, ci_99_a=1.2, ci_99_b=3.0,
+                                                                            q_25=1.9, q_75=2.1)
+    assert gate.noise_guard(a, b, 1.5)["method"] == "asv" and not gate.noise_guard(a, b, 1.5)["different"]
+    monkeypatch.setattr(gate, "_asv_different", lambda *args: None)  # asv's helper cannot be called
+    assert gate.noise_guard(a, b, 1.5) == {"method": "ci_99", "different": False,
+                                           "base": [0.5, 1.5], "head": [1.2, 3.0]}
+    for side in (a, b):
+        del side["stats"]["ci_99_a"]
+    assert gate.noise_guard(a, b, 1.5) == {"method": "iqr", "different": True,
+                                           "base": [0.9, 1.1], "head": [1.9, 2.1]}
+    assert gate.noise_guard(a, _side(2.0), 1.5)["method"] is None  # one side without statistics
+    # an unbounded interval (too few samples) is kept, written as null in strict JSON
+    inf = _side(2.0, ci_99_a=1.2, ci_99_b=math.inf, q_25=1.9, q_75=2.1)
+    assert gate.noise_guard(_side(1.0, ci_99_a=0.5, ci_99_b=1.5), inf, 1.5)["head"] == [1.2, None]
+
+
+def test_stats_columns_are_parsed_and_checked(crafted):
+    p = crafted / "box" / "aaaa1111-existing-py3.12.json"
+    row = results.parse_result_file(str(p)).rows["ingest.Dir.time_run"]
+    assert row.stats[0] == {"ci_99_a": 10.0, "ci_99_b": 10.0, "q_25": 10.0, "q_75": 10.0, "number": 1, "repeat": 2}
+    assert row.stats[1] is None and row.samples == [None] * 12
+    assert results.parse_result_file(str(p)).rows["ingest.Dir.track_mem"].stats == [None] * 12
+    d = json.loads(p.read_text())
+    d["results"]["ingest.Dir.time_run"][6] = [1.0, 2.0]  # 2 upper bounds for 12 combinations
+    p.write_text(json.dumps(d))
+    assert_one_line_error(run_cli("compare", "aaaa", "bbbb", "--results", crafted), "bad stats_ci_99_b",
+                          "ingest.Dir.time_run", str(p))
+
 
 # --------------------------------------------------------------------------------------
 # A real asv run

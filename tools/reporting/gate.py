@@ -5,6 +5,10 @@ On a noisy 2-core VM ratios between 0.66 and 1.5 are noise.  Harness and ceiling
 strategies (and ``*.Control`` classes) do not run stac-manager, so what they moved
 between base and head is the machine: their *drift* widens the band a stac-manager
 (subject) row must leave to count as a regression (see DRIFT_RULE).
+
+Beyond that band a 5 ms timing can still move 2x on a loaded VM: where both sides carry
+asv's statistics (several samples), a subject row counts only if they differ as ``asv
+compare`` judges it; otherwise it is "noise", moved within its intervals (see NOISE_RULE).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import os
 from reporting.analyse import CONTROL_KINDS, strategy_kind
 from reporting.errors import ReportError
 from reporting.results import ResultFile, param_names
-from reporting.values import (better_direction, cell_status, default_unit, json_num, metric_kind,
+from reporting.values import (better_direction, cell_status, default_unit, is_num, json_num, metric_kind,
                               opt_num, param_display, split_name)
 
 CATEGORIES = [
     ("regressed", "Regressed (got worse beyond the factor and the control drift)"),
     ("failed", "Failed / became n/a"),
     ("improved", "Improved"),
+    ("noise", "Moved, within noise (intervals overlap)"),
     ("control", "Control rows that moved (the machine; never a regression)"),
     ("fixed", "Now measured (was failed / n/a)"),
     ("unchanged", "Unchanged"),
@@ -73,10 +78,12 @@ def _unroll(rf: ResultFile, benchmarks: dict | None) -> dict:
     out = {}
     for name, row in rf.rows.items():
         pnames = param_names(row, benchmarks or {})
-        for combo, v in zip(row.combos(), row.values):
+        n = len(row.values)
+        for combo, v, stats, samples in zip(row.combos(), row.values, row.stats or [None] * n,
+                                            row.samples or [None] * n):
             label = ", ".join(f"{k}={param_display(p)}" for k, p in zip(pnames, combo))
             out[(name, combo)] = {"value": v, "version": row.version, "params": label,
-                                  "role": row_role(name, combo, pnames)}
+                                  "role": row_role(name, combo, pnames), "stats": stats, "samples": samples}
     return out
 
 
@@ -162,7 +169,69 @@ def _threshold(name: str, role: str, factor: float, drift: dict) -> float:
     return drift[kind]["threshold"]
 
 
-def _entry(name: str, eb, eh, cat: str, ratio, benchmarks) -> dict:
+NOISE_RULE = (
+    "a subject row that moved beyond max(factor, drift) while base and head both carry asv's statistics "
+    "(timing benchmarks with several samples) counts only if the two differ as `asv compare` judges it "
+    "(asv.commands.compare._is_result_better: a Mann-Whitney U test on the raw samples when both were "
+    "recorded, else the 99% confidence intervals must not overlap); if asv's helper cannot be called, the "
+    "99% confidence intervals must not overlap, else the interquartile ranges; otherwise the row is "
+    "'moved, within noise', never a regression nor an improvement. Rows where either side has no statistics "
+    "(track_*, peakmem_*, a single sample) keep the factor and drift rule alone"
+)
+
+
+def _several(stats) -> bool:
+    """asv's own rule (_is_result_better): the statistics of a single sample (repeat 1) say nothing."""
+    return bool(stats) and stats.get("repeat", 0) != 1
+
+
+def _interval(stats: dict, lo: str, hi: str) -> list | None:
+    """[stats[lo], stats[hi]] when both are numbers (not NaN), else None."""
+    a, b = stats.get(lo), stats.get(hi)
+    return [a, b] if is_num(a) and is_num(b) else None
+
+
+def _overlap(a: list, b: list) -> bool:
+    """asv._stats.is_different's interval test, bounds included."""
+    return a[1] >= b[0] and a[0] <= b[1]
+
+
+def _asv_different(eb: dict, eh: dict, threshold: float) -> bool | None:
+    """``asv compare``'s own verdict on the move, or None when its helper cannot be called."""
+    try:
+        from asv.commands.compare import _is_result_better
+    except ImportError:
+        return None
+    # _is_result_better(a, b, a_ss, b_ss, factor): a < b / factor, unless the statistics say the
+    # two do not differ; a_ss = (stats, samples) as asv's Results hold them
+    lo, hi = (eb, eh) if eb["value"] < eh["value"] else (eh, eb)
+    try:
+        return bool(_is_result_better(lo["value"], hi["value"], (lo["stats"], lo["samples"]),
+                                      (hi["stats"], hi["samples"]), threshold))
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+GUARD_METHODS = (("asv", "ci_99_a", "ci_99_b"), ("ci_99", "ci_99_a", "ci_99_b"), ("iqr", "q_25", "q_75"))
+
+
+def noise_guard(eb: dict, eh: dict, threshold: float) -> dict:
+    """Did a row that moved beyond ``threshold`` leave its noise?  {method, different, base, head}:
+    method asv / ci_99 / iqr (the first that both sides allow, see NOISE_RULE) with the two intervals,
+    or None (no statistics on one side: different is None, today's rule decides)."""
+    if _several(eb["stats"]) and _several(eh["stats"]):
+        for method, lo, hi in GUARD_METHODS:
+            ib, ih = _interval(eb["stats"], lo, hi), _interval(eh["stats"], lo, hi)
+            if ib is None or ih is None:
+                continue
+            different = _asv_different(eb, eh, threshold) if method == "asv" else not _overlap(ib, ih)
+            if different is not None:
+                return {"method": method, "different": different,
+                        "base": [json_num(x) for x in ib], "head": [json_num(x) for x in ih]}
+    return {"method": None, "different": None, "base": None, "head": None}
+
+
+def _entry(name: str, eb, eh, cat: str, ratio, benchmarks, guard: dict | None) -> dict:
     vb = eb["value"] if eb else None
     vh = eh["value"] if eh else None
     sb = cell_status(vb) if eb else "missing"
@@ -175,7 +244,21 @@ def _entry(name: str, eb, eh, cat: str, ratio, benchmarks) -> dict:
         "ratio": opt_num(ratio),
         "better": better_direction(name),
         "role": (eb or eh)["role"],
+        **({"guard": guard} if guard is not None else {}),
     }
+
+
+def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchmarks) -> dict:
+    """One row's entry: its category by the factor and the drift, then, for a subject row that
+    moved beyond them, by its statistics (noise_guard): overlapping intervals are "noise"."""
+    threshold = _threshold(name, (eb or eh)["role"], factor, drift)
+    cat, ratio = _category(name, eb, eh, threshold, allow_na)
+    guard = None
+    if cat in ("regressed", "improved"):  # only subject rows get here
+        guard = noise_guard(eb, eh, threshold)
+        if guard["different"] is False:
+            cat = "noise"
+    return _entry(name, eb, eh, cat, ratio, benchmarks, guard)
 
 
 def _side_json(rf: ResultFile) -> dict:
@@ -205,11 +288,8 @@ def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmark
                           f"environment {head.env_name}): nothing was compared")
     b, h = _unroll(base, benchmarks), _unroll(head, benchmarks)
     drift = control_drift(b, h, factor)
-    entries = []
-    for key in sorted(set(b) | set(h), key=lambda k: (k[0], k[1])):
-        name, role = key[0], (b.get(key) or h.get(key))["role"]
-        cat, ratio = _category(name, b.get(key), h.get(key), _threshold(name, role, factor, drift), allow_na)
-        entries.append(_entry(name, b.get(key), h.get(key), cat, ratio, benchmarks))
+    entries = [_judge(key[0], b.get(key), h.get(key), factor, drift, allow_na, benchmarks)
+               for key in sorted(set(b) | set(h), key=lambda k: (k[0], k[1]))]
     counts = {c: sum(e["category"] == c for e in entries) for c, _ in CATEGORIES}
     return {
         "base": _side_json(base),
@@ -217,6 +297,7 @@ def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmark
         "factor": factor,
         "drift": drift,
         "drift_rule": DRIFT_RULE,
+        "noise_rule": NOISE_RULE,
         "counts": counts,
         "entries": entries,
         "allow_removed": allow_removed,

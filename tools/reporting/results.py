@@ -43,6 +43,8 @@ class Row:
     params: list  # list of lists of repr strings
     values: list  # one entry per combination (float, NaN or None)
     version: str | None
+    stats: list | None = None  # per combination: asv's statistics {ci_99_a, ..., repeat} or None
+    samples: list | None = None  # per combination: the raw samples (asv run --record-samples) or None
 
     def combos(self):
         return list(itertools.product(*self.params))
@@ -141,9 +143,42 @@ def _parse_row(name: str, raw, columns: list, path: str) -> Row:
         )
     if any(v is not None and not isinstance(v, (int, float)) for v in values):
         raise ReportError(f"corrupt results file {path}: non-numeric result for {name!r}")
-    row = Row(name=name, params=params, values=values, version=cols.get("version"))
+    row = Row(name=name, params=params, values=values, version=cols.get("version"),
+              stats=_parse_stats(name, cols, n_comb, path),
+              samples=_per_combo(name, "samples", cols.get("samples"), n_comb, path,
+                                 lambda v: v is None or (isinstance(v, list) and None not in v
+                                                         and all(map(_is_stat, v)))))
     _check_values(row, path)
     return row
+
+
+#: asv's statistics columns (asv/results.py Results.save writes ``stats_<key>``), for timing
+#: benchmarks with several samples: numbers (NaN, +-Infinity for too few samples) or null.
+STATS_KEYS = ("ci_99_a", "ci_99_b", "q_25", "q_75", "number", "repeat")
+
+
+def _is_stat(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _per_combo(name: str, column: str, col, n_comb: int, path: str, ok=_is_stat) -> list:
+    """One entry per parameter combination (a null column: None for each), else an error."""
+    if col is None:
+        return [None] * n_comb
+    if not isinstance(col, list) or len(col) != n_comb or not all(ok(v) for v in col):
+        raise ReportError(f"corrupt results file {path}: bad {column} column for {name!r}")
+    return col
+
+
+def _parse_stats(name: str, cols: dict, n_comb: int, path: str) -> list:
+    """Per combination: {key: value} of the stats_* columns present (asv's stats dict), or None."""
+    stats = [{} for _ in range(n_comb)]
+    for key in STATS_KEYS:
+        col = _per_combo(name, f"stats_{key}", cols.get(f"stats_{key}"), n_comb, path, _is_stat)
+        for s, v in zip(stats, col):
+            if v is not None:
+                s[key] = v
+    return [s or None for s in stats]
 
 
 #: What a measured value must be, by metric kind (values.metric_kind); NaN is n/a and
