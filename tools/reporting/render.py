@@ -193,6 +193,7 @@ COMPARE_SECTIONS = [
     ("failed", "Failed / became n/a", False),
     ("removed", "Removed (in the base, missing from the head)", False),
     ("improved", "Improvements", True),
+    ("noise", "Moved, within noise (intervals overlap: not gated)", True),
     ("control", "Control rows that moved (not gated: they measure the machine)", True),
     ("fixed", "Now measured", False),
     ("untracked", "Changed, direction unknown", True),
