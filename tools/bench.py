@@ -40,6 +40,18 @@ HISTORY_METHODS = ("time_run", "track_mem_mb", "peakmem_import", "track_bad_item
 CONTROL_METHODS = ("time_run",)
 
 
+def use_harness_python():
+    """Put this interpreter's directory first on PATH, for asv and everything it starts.
+
+    asv looks for ``python3.12`` on PATH; run as ``.venv/bin/python tools/...`` without
+    activating the venv, PATH may offer a pyenv shim that has no version selected (or none).
+    The harness venv has the same 3.12, so asv finds it first.
+    """
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[:1] != [bindir]:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def history_classes():
     """``{"module.Class": class}`` of the benchmark classes in the history profile."""
     sys.path.insert(0, str(ROOT))
@@ -145,6 +157,7 @@ def main(argv=None):
     cut = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:cut])
     args.asv_args = argv[cut + 1:]  # after --: passed to asv run as they are
+    use_harness_python()
     return args.handler(args)
 
 

@@ -144,6 +144,7 @@ def render(rows, profile, launch_method):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    bench.use_harness_python()
     if argv[:1] == ["recorded"] and len(argv) == 2:
         return recorded(argv[1])
     cut = argv.index("--") if "--" in argv else len(argv)

@@ -396,6 +396,7 @@ def run(args):
 
 
 def main(argv=None):
+    bench.use_harness_python()
     try:
         return run(parse_args(argv))
     except PremergeError as exc:
