@@ -336,3 +336,19 @@ def test_steps_series_and_noise_floor_units():
     assert values[("file_ingest", "subject", "Phase1Method (module × 1, timing=tracemalloc)")] == pytest.approx(1557, rel=1e-3)
     assert ("file_ingest", "control", "Control (loop × 1)") in values
     assert not any(label.startswith("Directory (") for _, _, label in values)  # harness rows are no series
+
+
+def test_steps_a_move_the_controls_made_too_is_the_machine():
+    """Subject and Control both 2x slower at one commit: no step; the subject alone: a step."""
+    from types import SimpleNamespace
+
+    files = [SimpleNamespace(commit_hash=f"{i:040x}", date=i, date_str=f"d{i}") for i in range(4)]
+    key_s, key_c = ("file_ingest", "subject", "S"), ("file_ingest", "control", "C")
+    per_file = [{key_s: 100.0, key_c: 50.0}, {key_s: 50.0, key_c: 25.0},   # both halve: the machine
+                {key_s: 50.0, key_c: 25.0}, {key_s: 25.0, key_c: 25.0}]    # the subject alone halves
+    found = steps._series_steps(files, per_file, "file_ingest", "S", ["C"], 1.5, None)
+    assert [(st["commit"], st["ratio"], st["control_ratio"], st["net_ratio"]) for st in found] == [
+        (files[3].commit_hash, 0.5, 1.0, 0.5)]
+    # with no control measured at that pair, the raw move decides
+    bare = [{k: v for k, v in pf.items() if k != key_c} for pf in per_file]
+    assert len(steps._series_steps(files, bare, "file_ingest", "S", ["C"], 1.5, None)) == 2

@@ -7,7 +7,9 @@ read off ``n_items / time_run``; its controls are the rows of its
 ``Control`` class, which never run stac-manager.  Between two consecutive commits with results a
 control moves by max(r, 1/r); the suite's noise floor is the 90th percentile (nearest rank) of
 those moves, and a series *steps* where it moved between two consecutive measured commits by more
-than max(factor, noise floor).  Each step names its commit's subject line (``git log -1
+than max(factor, noise floor), and moved that much *net of the controls* too (its ratio divided
+by the ratio of the control that moved most between the same two commits): a step that the
+controls took as well is the machine, not stac-manager.  Each step names its commit's subject line (``git log -1
 --format=%s``) when the repository is at hand.
 """
 
@@ -24,7 +26,9 @@ STEP_RULE = (
     "a step is a stac-manager throughput (n_items / time_run) that moved between "
     "two consecutive measured commits by more than max(factor, the suite's noise floor); the noise floor "
     f"is the {DRIFT_PERCENTILE * 100:.0f}th percentile (nearest rank) of max(r, 1/r) of the suite's "
-    "`Control` throughput between consecutive commits (r = newer / older)"
+    "`Control` throughput between consecutive commits (r = newer / older); and it moved beyond that "
+    "threshold net of the controls too (its ratio / the ratio of the suite's `Control` that moved most "
+    "between the same two commits), so a move the controls made as well is the machine"
 )
 FIXED = ("n_items", "strategy", "concurrency")
 
@@ -97,12 +101,14 @@ def _series_steps(files, per_file, suite, label, controls, threshold, repo) -> l
         if v is None:
             continue
         if prev is not None and _moved(prev[1], v) > threshold * (1 + EPS):
-            j = prev[0]
-            steps.append({"commit": f.commit_hash, "date": f.date, "date_utc": f.date_str,
-                          "previous": files[j].commit_hash, "series": label, "ratio": v / prev[1],
-                          "before": prev[1], "after": v,
-                          "control_ratio": _control_ratio(per_file[j], per_file[i], suite, controls),
-                          "subject": git_subject(repo, f.commit_hash)})
+            j, ratio = prev[0], v / prev[1]
+            control = _control_ratio(per_file[j], per_file[i], suite, controls)
+            net = ratio / control if control else None
+            if net is None or _moved(1.0, net) > threshold * (1 + EPS):
+                steps.append({"commit": f.commit_hash, "date": f.date, "date_utc": f.date_str,
+                              "previous": files[j].commit_hash, "series": label, "ratio": ratio,
+                              "before": prev[1], "after": v, "control_ratio": control, "net_ratio": net,
+                              "subject": git_subject(repo, f.commit_hash)})
         prev = (i, v)
     return steps
 
@@ -178,9 +184,11 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
         return out + ["_No step beyond the noise floor._", ""]
     steps = [[st["date_utc"], f"`{st['commit'][:8]}`", st["series"], _ratio(st["ratio"]),
               f"{st['control_ratio']:.2f}x" if st["control_ratio"] is not None else "n/a",
+              f"{st['net_ratio']:.2f}x" if st["net_ratio"] is not None else "n/a",
               st["subject"] or "—"] for st in s["steps"]]
     return out + ["**Steps beyond the noise floor:**", "",
-                  table(steps, ["Date (UTC)", "Commit", "Series", "Ratio", "Control moved", "What changed"]), ""]
+                  table(steps, ["Date (UTC)", "Commit", "Series", "Ratio", "Control moved", "Net of control",
+                                         "What changed"]), ""]
 
 
 def render_steps(suites: list, files: list, machine: str, branch, factor: float, charts=None) -> str:
