@@ -352,3 +352,22 @@ def test_steps_a_move_the_controls_made_too_is_the_machine():
     # with no control measured at that pair, the raw move decides
     bare = [{k: v for k, v in pf.items() if k != key_c} for pf in per_file]
     assert len(steps._series_steps(files, bare, "file_ingest", "S", ["C"], 1.5, None)) == 2
+
+
+def test_level_shifts_use_asvs_step_detection_net_of_the_controls():
+    """A lasting 2x drop is one level shift; a single disturbed run is none; the controls' own
+    shift over the same commits cancels it (the machine)."""
+    from types import SimpleNamespace
+
+    files = [SimpleNamespace(commit_hash=f"{i:040x}", date=i, date_str=f"d{i}") for i in range(16)]
+    key_s, key_c = ("output", "subject", "S"), ("output", "control", "C")
+    wobble = [1.0, 1.03, 0.98, 1.01, 0.99, 1.02, 0.97, 1.0] * 2
+    level = [100.0] * 8 + [50.0] * 8
+    per_file = [{key_s: lv * w, key_c: 40.0 * w2} for lv, w, w2 in zip(level, wobble, reversed(wobble))]
+    per_file[3][key_s] = 30.0  # one disturbed run: no lasting change
+    found = steps._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None)
+    assert [(sh["commit"], sh["commits_after"]) for sh in found] == [(files[8].commit_hash, 8)]
+    assert found[0]["ratio"] == pytest.approx(0.5, rel=0.05) and found[0]["net_ratio"] == pytest.approx(0.5, rel=0.05)
+    for i in range(8, 16):  # the control dropped with it: the machine, not stac-manager
+        per_file[i][key_c] /= 2
+    assert steps._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None) == []

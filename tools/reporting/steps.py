@@ -11,9 +11,17 @@ than max(factor, noise floor), and moved that much *net of the controls* too (it
 by the ratio of the control that moved most between the same two commits): a step that the
 controls took as well is the machine, not stac-manager.  Each step names its commit's subject line (``git log -1
 --format=%s``) when the repository is at hand.
+
+A pair of single runs cannot tell a lasting change from one disturbed run, so each series is also
+fitted with asv's own step detection (``asv.step_detect.detect_steps``, what asv's regressions
+page uses: a piecewise-constant fit with a penalty per step): a *level shift* is a boundary between
+two fitted levels that moved by more than the factor, and by more than the factor net of the
+suite's controls over the same two ranges of commits (median of each range).
 """
 
 from __future__ import annotations
+
+import statistics
 
 from reporting.analyse import current_rows, strategy_kind
 from reporting.errors import ReportError
@@ -29,6 +37,12 @@ STEP_RULE = (
     "`Control` throughput between consecutive commits (r = newer / older); and it moved beyond that "
     "threshold net of the controls too (its ratio / the ratio of the suite's `Control` that moved most "
     "between the same two commits), so a move the controls made as well is the machine"
+)
+SHIFT_RULE = (
+    "Level shifts: each series fitted with asv's step detection (`asv.step_detect.detect_steps`, as asv's "
+    "regressions page); a boundary between two fitted levels counts when it moved beyond the factor, and "
+    "beyond it net of the controls (their median over the same two ranges of commits), which tells a "
+    "lasting change from one disturbed run."
 )
 FIXED = ("n_items", "strategy", "concurrency")
 
@@ -113,6 +127,46 @@ def _series_steps(files, per_file, suite, label, controls, threshold, repo) -> l
     return steps
 
 
+def _levels(per_file: list, key: tuple) -> list:
+    """asv's piecewise-constant fit of one series: [(first index, last index, items/s)], levels of
+    two commits or more."""
+    from asv.step_detect import detect_steps
+
+    idx = [i for i, pf in enumerate(per_file) if key in pf]
+    if len(idx) < 2:
+        return []
+    fitted = detect_steps([1.0 / per_file[i][key] for i in idx])  # seconds per item: lower is better
+    # a level of one commit is one disturbed run, not a change (asv's detect_regressions: min_size=2)
+    return [(idx[left], idx[right - 1], 1.0 / mu) for left, right, mu, _, _ in fitted if right - left >= 2]
+
+
+def _range_ratio(per_file: list, key: tuple, before: tuple, after: tuple):
+    """Median of ``key`` over the ``after`` range of commits / its median over ``before``."""
+    def median(lo, hi):
+        vals = [pf[key] for pf in per_file[lo:hi + 1] if key in pf]
+        return statistics.median(vals) if vals else None
+
+    a, b = median(*before), median(*after)
+    return b / a if a and b else None
+
+
+def _series_shifts(files, per_file, suite, label, controls, factor, repo) -> list:
+    levels, shifts = _levels(per_file, (suite, "subject", label)), []
+    for (lo_a, hi_a, level_a), (lo_b, hi_b, level_b) in zip(levels, levels[1:]):
+        ratio = level_b / level_a
+        moves = [r for c in controls
+                 if (r := _range_ratio(per_file, (suite, "control", c), (lo_a, hi_a), (lo_b, hi_b)))]
+        control = max(moves, key=lambda r: max(r, 1 / r)) if moves else None
+        net = ratio / control if control else None
+        if _moved(1.0, ratio) > factor * (1 + EPS) and (net is None or _moved(1.0, net) > factor * (1 + EPS)):
+            f = files[lo_b]
+            shifts.append({"commit": f.commit_hash, "date": f.date, "date_utc": f.date_str, "series": label,
+                           "before": level_a, "after": level_b, "ratio": ratio, "commits_before": hi_a - lo_a + 1,
+                           "commits_after": hi_b - lo_b + 1, "control_ratio": control, "net_ratio": net,
+                           "subject": git_subject(repo, f.commit_hash)})
+    return shifts
+
+
 def suite_steps(files: list, per_file: list, suite: str, factor: float, repo) -> dict:
     def labels(role):
         counts: dict = {}
@@ -130,12 +184,14 @@ def suite_steps(files: list, per_file: list, suite: str, factor: float, repo) ->
     steps = [st for label in series for st in _series_steps(files, per_file, suite, label, controls,
                                                              threshold, repo)]
     steps.sort(key=lambda st: (st["date"] or 0, st["series"]))
+    shifts = [sh for label in series for sh in _series_shifts(files, per_file, suite, label, controls, factor, repo)]
+    shifts.sort(key=lambda sh: (sh["date"] or 0, sh["series"]))
     values = [{"commit": f.commit_hash, "date": f.date,
                "values": {lb: per_file[i].get((suite, role, lb)) for role, lbs in
                           (("subject", series), ("control", controls)) for lb in lbs}}
               for i, f in enumerate(files)]
     return {"suite": suite, **floor, "threshold": threshold, "series": series, "controls": controls,
-            "single_commit_series": [s for s in all_series if s not in series], "steps": steps,
+            "single_commit_series": [s for s in all_series if s not in series], "steps": steps, "shifts": shifts,
             "history": values}
 
 
@@ -180,6 +236,7 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
     if s["single_commit_series"]:
         out += [f"_{len(s['single_commit_series'])} series measured at one commit only (no step possible) "
                 "are left out._", ""]
+    out += _render_shifts(s["shifts"], factor)
     if not s["steps"]:
         return out + ["_No step beyond the noise floor._", ""]
     steps = [[st["date_utc"], f"`{st['commit'][:8]}`", st["series"], _ratio(st["ratio"]),
@@ -191,9 +248,22 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
                                          "What changed"]), ""]
 
 
+def _render_shifts(shifts: list, factor: float) -> list:
+    if not shifts:
+        return [f"_No level shift beyond {factor:g}x (asv's step detection)._", ""]
+    rows = [[sh["date_utc"], f"`{sh['commit'][:8]}`", sh["series"],
+             f"{fmt_num(sh['before'])} → {fmt_num(sh['after'])} ({sh['commits_before']} → {sh['commits_after']} commits)",
+             _ratio(sh["ratio"]), f"{sh['control_ratio']:.2f}x" if sh["control_ratio"] is not None else "n/a",
+             f"{sh['net_ratio']:.2f}x" if sh["net_ratio"] is not None else "n/a", sh["subject"] or "—"]
+            for sh in shifts]
+    return ["**Level shifts (asv's step detection, net of the controls):**", "",
+            table(rows, ["From (UTC)", "Commit", "Series", "Level items/s", "Ratio", "Control moved",
+                         "Net of control", "What changed"]), ""]
+
+
 def render_steps(suites: list, files: list, machine: str, branch, factor: float, charts=None) -> str:
     out = ["## Steps beyond the noise floor" + (f" on `{branch}`" if branch else ""), "",
-           f"Machine `{machine}`, {len(files)} commits ordered by commit date. Rule: {STEP_RULE}.", ""]
+           f"Machine `{machine}`, {len(files)} commits ordered by commit date. Rule: {STEP_RULE}. {SHIFT_RULE}", ""]
     for s in suites:
         out += render_suite(s, files, factor, (charts or {}).get(s["suite"]))
     return "\n".join(out).rstrip() + "\n"
