@@ -1,0 +1,32 @@
+"""tools/budget.py recorded: the cost of each committed commit, grouped by the profile it ran."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import bench  # noqa: E402
+import budget  # noqa: E402
+
+
+def _write(folder, commit, classes, seconds):
+    cols = ["result", "params", "version", "started_at", "duration"]
+    results = {f"{c}.time_run": [[1.0], [], "v", 0, seconds / len(classes)] for c in classes}
+    data = {"commit_hash": commit * 5, "date": 0, "result_columns": cols, "results": results,
+            "durations": {"<build>": 3.0}}
+    (folder / f"{commit}-env.json").write_text(json.dumps(data))
+
+
+def test_recorded_groups_by_profile_and_leaves_partial_runs_out(tmp_path, capsys):
+    history = sorted(bench.history_classes())
+    _write(tmp_path, "aaaaaaaa", history, 40)
+    _write(tmp_path, "bbbbbbbb", history[:3], 50)
+    _write(tmp_path, "cccccccc", history + ["file_ingest.Directory"], 600)
+    _write(tmp_path, "dddddddd", ["file_ingest.Directory", "file_ingest.DirectoryModule"], 300)
+    (tmp_path / "machine.json").write_text("{}")
+    assert budget.recorded(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "| history | 2 | 3 | 45 | 48 | 53 |" in out
+    assert "| full | 1 | 3 | 600 | 603 | 603 |" in out
+    assert "Not counted: 1 commit(s) with only some classes of the full profile (`dddddddd`)" in out
