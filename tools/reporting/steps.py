@@ -103,8 +103,12 @@ def _noise_floor(files: list, per_file: list, suite: str, controls: list) -> dic
 
 def _control_ratio(pf_a: dict, pf_b: dict, suite: str, controls: list):
     """How the suite's controls moved between two commits: the ratio of the one that moved most."""
-    ratios = [pf_b[(suite, "control", c)] / pf_a[(suite, "control", c)] for c in controls
-              if (suite, "control", c) in pf_a and (suite, "control", c) in pf_b]
+    return _most_moved([pf_b[(suite, "control", c)] / pf_a[(suite, "control", c)] for c in controls
+                        if (suite, "control", c) in pf_a and (suite, "control", c) in pf_b])
+
+
+def _most_moved(ratios: list):
+    """The ratio that moved most either way, or None."""
     return max(ratios, key=lambda r: max(r, 1 / r)) if ratios else None
 
 
@@ -154,9 +158,8 @@ def _series_shifts(files, per_file, suite, label, controls, factor, repo) -> lis
     levels, shifts = _levels(per_file, (suite, "subject", label)), []
     for (lo_a, hi_a, level_a), (lo_b, hi_b, level_b) in zip(levels, levels[1:]):
         ratio = level_b / level_a
-        moves = [r for c in controls
-                 if (r := _range_ratio(per_file, (suite, "control", c), (lo_a, hi_a), (lo_b, hi_b)))]
-        control = max(moves, key=lambda r: max(r, 1 / r)) if moves else None
+        control = _most_moved([r for c in controls
+                               if (r := _range_ratio(per_file, (suite, "control", c), (lo_a, hi_a), (lo_b, hi_b)))])
         net = ratio / control if control else None
         if _moved(1.0, ratio) > factor * (1 + EPS) and (net is None or _moved(1.0, net) > factor * (1 + EPS)):
             f = files[lo_b]
@@ -216,6 +219,10 @@ def _ratio(r) -> str:
     return f"{r:.2f}x ({r:.2f}x faster)" if r >= 1 else f"{r:.2f}x ({1 / r:.2f}x slower)"
 
 
+def _times(r) -> str:
+    return f"{r:.2f}x" if r is not None else "n/a"
+
+
 def _floor_line(s: dict, factor: float) -> str:
     if s["noise_floor"] is None:
         return (f"No `Control` row measured on two consecutive commits: no noise floor, the factor "
@@ -240,8 +247,7 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
     if not s["steps"]:
         return out + ["_No step beyond the noise floor._", ""]
     steps = [[st["date_utc"], f"`{st['commit'][:8]}`", st["series"], _ratio(st["ratio"]),
-              f"{st['control_ratio']:.2f}x" if st["control_ratio"] is not None else "n/a",
-              f"{st['net_ratio']:.2f}x" if st["net_ratio"] is not None else "n/a",
+              _times(st["control_ratio"]), _times(st["net_ratio"]),
               st["subject"] or "—"] for st in s["steps"]]
     return out + ["**Steps beyond the noise floor:**", "",
                   table(steps, ["Date (UTC)", "Commit", "Series", "Ratio", "Control moved", "Net of control",
@@ -253,8 +259,7 @@ def _render_shifts(shifts: list, factor: float) -> list:
         return [f"_No level shift beyond {factor:g}x (asv's step detection)._", ""]
     rows = [[sh["date_utc"], f"`{sh['commit'][:8]}`", sh["series"],
              f"{fmt_num(sh['before'])} → {fmt_num(sh['after'])} ({sh['commits_before']} → {sh['commits_after']} commits)",
-             _ratio(sh["ratio"]), f"{sh['control_ratio']:.2f}x" if sh["control_ratio"] is not None else "n/a",
-             f"{sh['net_ratio']:.2f}x" if sh["net_ratio"] is not None else "n/a", sh["subject"] or "—"]
+             _ratio(sh["ratio"]), _times(sh["control_ratio"]), _times(sh["net_ratio"]), sh["subject"] or "—"]
             for sh in shifts]
     return ["**Level shifts (asv's step detection, net of the controls):**", "",
             table(rows, ["From (UTC)", "Commit", "Series", "Level items/s", "Ratio", "Control moved",
