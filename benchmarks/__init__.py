@@ -218,15 +218,27 @@ def _preload_subject():
             pass
 
 
+def _pool_worker():
+    """Whether this is a worker a ``processes`` pool spawned (its ``__main__`` is ``__mp_main__``).
+
+    A spawned worker inherits asv's ``sys.argv`` and imports the suite while it unpickles its
+    task, before ``multiprocessing.parent_process()`` is set: without this test each worker
+    paid the whole preload again (about 12 s on 2 cores, five workers 37 s) and carried
+    stac-manager's imports into the ``processes`` rows' memory.
+    """
+    return getattr(sys.modules.get("__main__"), "__name__", "__main__") == "__mp_main__"
+
+
 def preloading():
     """Whether importing the suite should do the once-per-commit work now.
 
     Only in the processes asv times benchmarks in: its forkserver (``run_server``, which every
     benchmark process is forked from) or a spawned benchmark (``run``).  asv also imports the
     suite to discover it, to check it and once per ``setup_cache``: there the work would be
-    paid again for nothing (about 5 s a time).  ``STAC_BENCH_PRELOAD=0`` turns it off.
+    paid again for nothing (about 5 s a time), and in a pool's spawned workers.
+    ``STAC_BENCH_PRELOAD=0`` turns it off.
     """
-    if os.environ.get("STAC_BENCH_PRELOAD", "1") == "0":
+    if os.environ.get("STAC_BENCH_PRELOAD", "1") == "0" or _pool_worker():
         return False
     argv = sys.argv
     return len(argv) > 1 and os.path.basename(argv[0]) == "benchmark.py" and argv[1] in ("run_server", "run")

@@ -23,7 +23,6 @@ import functools
 import multiprocessing
 import os
 import shutil
-import statistics
 import sys
 import threading
 import time
@@ -254,7 +253,13 @@ def items_per_second(fn, n_items):
 
 
 class Scenario(abc.ABC):
-    """Base of every scenario class: timing knobs and the four measurements.
+    """Base of every scenario class: timing knobs and the two measurements every row has.
+
+    ``time_run`` (the checked wall time; throughput is ``n_items`` over it) and ``track_mem_mb``
+    (the peak RSS increment of the run, children included).  The suites that time a write
+    apart from its check add ``track_throughput`` (``_checks.LastWall``).  asv's ``peakmem_``
+    (imports and setup included, children excluded) is left to the import baseline: a fourth
+    process per row, for a number the report never showed.
 
     Subclasses set ``self.run`` (one complete, checked run) and ``self.n`` in
     ``setup``.  Abstract, so that asv does not collect it as a benchmark.  A ``setup``
@@ -293,26 +298,6 @@ class Scenario(abc.ABC):
     def time_run(self, *args):
         """Wall time of one complete run (result checked)."""
         self.run()
-
-    def peakmem_run(self, *args):
-        """Peak RSS of the benchmark process (imports and setup included)."""
-        self.run()
-
-    #: ``track_throughput`` takes the median of this many runs (one: ``time_run`` already gives
-    #: the statistics of repeated runs, and ``setup`` has warmed up on the probe data).
-    throughput_runs = 1
-
-    def run_seconds(self):
-        """Wall time of one run as throughput counts it (a subclass may leave out its check)."""
-        start = time.perf_counter()
-        self.run()
-        return time.perf_counter() - start
-
-    def track_throughput(self, *args):
-        """Items per second: n_items over the wall time of one run (setup has warmed up)."""
-        return self.n / statistics.median(self.run_seconds() for _ in range(self.throughput_runs))
-
-    track_throughput.unit = "items/s"
 
     def track_mem_mb(self, *args):
         """Peak RSS increment of the process and its children during one run."""

@@ -345,7 +345,7 @@ class MalformedModule(_Malformed):
 
 # --- the Phase 1 scripts' measurement ---------------------------------------------------------
 
-class Phase1Method(_checks.LastWall, DirectoryModule):
+class Phase1Method(DirectoryModule, _checks.LastWall):
     """The directory read by stac-manager, timed the way the Phase 1 scripts timed it.
 
     stac-manager's branch ``enhancement--profile-ingest-module``,

@@ -226,7 +226,7 @@ def test_directory_benchmark_on_the_standin(standin_at, label, strategy, concurr
     bench.setup(roots, N, strategy, concurrency)
     try:
         bench.time_run()
-        assert bench.track_throughput() > 0
+        assert bench.track_mem_mb() >= 0
     finally:
         bench.teardown()
 

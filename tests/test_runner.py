@@ -225,3 +225,38 @@ def test_the_proxy_script_imports_neither_the_package_nor_aiohttp_on_import():
 
 def test_the_pool_limits_are_bounded():
     assert 0 < _harness.POOL_CLOSE_TIMEOUT and 0 < _harness.POOL_START_TIMEOUT
+
+
+PRELOAD_PROBE = """
+import sys
+sys.path.insert(0, {root!r})
+sys.argv = ["benchmark.py", "run_server"]  # what asv's forkserver runs: it preloads
+
+
+def preloaded(_):
+    from benchmarks import _checks
+    return sorted(n for n, *_ in _checks._EXPECTED)
+
+
+if __name__ == "__main__":
+    from benchmarks import PROBE_ITEMS, N_ITEMS, _checks, _harness
+    runner = _harness.Runner("processes", 2)
+    try:
+        print(sorted(n for n, *_ in _checks._EXPECTED), runner.map(preloaded, [0, 1]))
+    finally:
+        runner.close()
+"""
+
+
+def test_pool_workers_of_a_preloading_process_do_not_preload_again(tmp_path):
+    """asv's process preloads the checks; the ``processes`` workers it spawns must not.
+
+    A spawned worker inherits ``sys.argv`` and imports the suite while unpickling its task:
+    it used to pay the whole preload again (12 s a worker at 1,000 items) in every setup.
+    """
+    script = tmp_path / "benchmark.py"
+    script.write_text(PRELOAD_PROBE.format(root=str(ROOT)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "STAC_BENCH_PRELOAD": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[3, 60] [[], []]"
