@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from . import datagen
+from ._validcache import STORE
 
 #: What every stream item must carry before it is worth comparing (the harness loaders'
 #: cheap test of a file; the schema says the rest).
@@ -87,14 +88,15 @@ def _validator(stac_version):
     return jsonschema.Draft7Validator(registry.contents(item), registry=registry)
 
 
-#: Digests of item documents validated in this process.
+#: Digests of item documents known valid: validated in this process, or read from the
+#: machine's store (``_validcache``), which ``ItemCheck`` and ``prepare`` bring up to date.
 VALID = set()
 
 
 def validate(item, digest=None, label=""):
     """Fail unless ``item`` is a valid STAC item of its ``stac_version`` (1.0.0 or 1.1.0).
 
-    Each distinct document is validated once per process.
+    Each distinct document is validated once per machine (``_validcache``).
     """
     digest = datagen.item_digest(item) if digest is None else digest
     if digest in VALID:
@@ -108,8 +110,9 @@ def validate(item, digest=None, label=""):
         where = "/".join(map(str, error.absolute_path)) or "the item"
         _fail(label, f"item {item.get('id')!r} is not a valid STAC {item.get('stac_version')} item: "
                      f"{where}: {error.message[:200]}")
-    VALID.add(digest)
-    VALID.add(datagen.item_digest(complement(item)))  # valid whole, valid in part
+    for valid in (digest, datagen.item_digest(complement(item))):  # valid whole, valid in part
+        VALID.add(valid)
+        STORE.add(valid)
 
 
 def complement(item):
@@ -167,6 +170,7 @@ def expected_digests(n, expect=exact, keys=None, loose_props=()):
     """
     key = (n, expect, tuple(keys) if keys is not None else None, tuple(loose_props))
     if key not in _EXPECTED:
+        STORE.sync(VALID)
         digests = []
         for i in range(n):
             want = expect(i)
@@ -175,6 +179,7 @@ def expected_digests(n, expect=exact, keys=None, loose_props=()):
             view = project(want, keys, loose_props)
             digests.append((datagen.item_digest(view), datagen.native_digest(view)))
         _EXPECTED[key] = digests
+        STORE.flush()
     return _EXPECTED[key]
 
 
@@ -230,6 +235,7 @@ class ItemCheck:
         self.projected = keys is not None or bool(loose_props)
         self.digests = expected_digests(n_items, expect, keys, loose_props) if digests is None else digests
         self.normalise, self.origin = normalise, origin
+        STORE.sync(VALID)  # what other processes validated since this one last looked
         self.seen = bytearray(n_items)
         self.count = 0
         self.unexpected = []
@@ -273,6 +279,7 @@ class ItemCheck:
                                    project(self.expect(i), self.keys, self.loose))
 
     def finish(self):
+        STORE.flush()
         missing = self.n - sum(self.seen)
         if self.count != self.n or missing:
             lost = [datagen.item_id(i) for i, seen in enumerate(self.seen) if not seen]

@@ -32,6 +32,9 @@ MAX_LIMIT = 100
 RETRY = clients.Retry(attempts=5, backoff=0.05, max_wait=10.0, timeout=30.0, deadline=120.0)
 #: Proxy options that inject faults: applied after the warm-up run, which never meets one.
 FAULT_OPTIONS = ("fault", "fault_rate", "fault_match", "fault_limit", "retry_after")
+#: Applied after the warm-up too: the warm-up fills the proxy's cache and checks the client
+#: once, it is not timed, so it need not wait the added latency (50 pages x 50 ms in turn).
+AFTER_WARMUP = (*FAULT_OPTIONS, "latency_ms")
 
 
 def page_limit(n_items):
@@ -90,12 +93,13 @@ class _ApiIngest(Scenario):
         root = roots[n_items]
         self.api = StacApi(datagen.source_path(root, "feature_collection"),
                            datagen.source_path(root, "collection") / "collection.json",
-                           **{k: v for k, v in options.items() if k not in FAULT_OPTIONS}).start()
+                           **{k: v for k, v in options.items() if k not in AFTER_WARMUP}).start()
         self.url = self.api.url
         build = {SUBJECT: self._module, CEILING: self._ceiling_fetch}.get(strategies.kind(strategy), self._client)
-        self.fetch = build(strategy, concurrency)  # after one warm-up run, without faults
-        if self.faults:
-            self.api.configure(**self.faults, reset_stats=True)
+        self.fetch = build(strategy, concurrency)  # after one warm-up run, without faults or latency
+        timed = {k: v for k, v in options.items() if k in AFTER_WARMUP}
+        if timed:
+            self.api.configure(**timed, reset_stats=True)
 
     def _validate(self, strategy, concurrency, options):
         strategies.check_workers(strategy, concurrency)

@@ -216,6 +216,29 @@ def test_search_benchmark_runs_and_cleans_up(root, strategy, concurrency, latenc
     assert {p.pid for p in children()} <= before
 
 
+@pytest.mark.parametrize("strategy", ["aiohttp_sequential", "ceiling_fetch"])
+def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monkeypatch):
+    """The added latency is switched on after the warm-up fetch (it fills the cache and checks,
+    untimed), so a 50 ms row does not pay 50 pages x 50 ms once more in every setup."""
+    warm = []
+    configure = _stacserver.StacApi.configure
+
+    def spy(self, **changes):
+        warm.extend(self.timeline())  # the requests before the timed runs: the warm-up's
+        return configure(self, **changes)
+
+    monkeypatch.setattr(_stacserver.StacApi, "configure", spy)
+    bench = api_ingest.Search()
+    bench.setup(roots(root), N, strategy, 1, 20)
+    try:
+        bench.run()
+        timed = bench.api.timeline()
+    finally:
+        bench.teardown()
+    assert warm and all(r["delay"] == 0 for r in warm), warm[:3]
+    assert timed and all(r["delay"] >= 0.020 * 0.8 - 1e-9 for r in timed), timed[:3]
+
+
 @pytest.mark.parametrize("strategy, concurrency, latency_ms", [
     ("aiohttp_sequential", 5, 0), ("aiohttp_offset", 1, 0), ("ceiling_latency", 1, 0),
 ])

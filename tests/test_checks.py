@@ -2,12 +2,17 @@
 
 import copy
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from benchmarks import _checks, _writers, datagen
+from benchmarks import _checks, _validcache, _writers, datagen
 from benchmarks._checks import ItemCheck, ResultMismatch, check_items
 
+ROOT = Path(__file__).resolve().parents[1]
 N = 60
 #: An item the old check never looked at (not in the 17-item spread sample).
 UNSAMPLED = 7
@@ -111,7 +116,9 @@ def test_items_equal_to_an_invalid_source_still_fail_the_schema(items):
         check.add_all(invalid)
 
 
-def test_every_item_is_validated_once_per_process(items, monkeypatch):
+@pytest.fixture
+def schema_calls(monkeypatch, tmp_path):
+    """The ids the schema validator sees, from an empty process view and an empty machine store."""
     calls = []
     real = _checks._validator
 
@@ -121,12 +128,49 @@ def test_every_item_is_validated_once_per_process(items, monkeypatch):
                                                                  validator.iter_errors(item))[1]})()
 
     monkeypatch.setattr(_checks, "_validator", counting)
+    forget_this_process(monkeypatch)
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "data"))
+    return calls
+
+
+def forget_this_process(monkeypatch):
     monkeypatch.setattr(_checks, "VALID", set())
     monkeypatch.setattr(_checks, "_EXPECTED", {})
+    monkeypatch.setattr(_checks, "STORE", _validcache.Store())
+
+
+def test_every_item_is_validated_once_per_process(items, schema_calls):
     check_items(items, N)
-    assert sorted(calls) == sorted(i["id"] for i in items)  # every item once
+    assert sorted(schema_calls) == sorted(i["id"] for i in items)  # every item once
     check_items(items, N)
-    assert len(calls) == N  # and not again in this process
+    assert len(schema_calls) == N  # and not again in this process
+
+
+def test_a_document_is_validated_once_per_machine(items, schema_calls, monkeypatch, tmp_path):
+    """asv runs every benchmark in a fresh process: what one validated, the next reads."""
+    script = "from benchmarks import datagen, _checks; _checks.check_items(datagen.make_items(60), 60)"
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=120,
+                   env={**os.environ, "STAC_BENCH_PRELOAD": "0"})
+    check_items(items, N)
+    assert schema_calls == []  # every one came from the other process's store
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "elsewhere"))  # another machine's cache
+    forget_this_process(monkeypatch)
+    check_items(items, N)
+    assert len(schema_calls) == N
+
+
+def test_an_invalid_document_never_reaches_the_store(items, schema_calls, monkeypatch):
+    bad = {**items[0], "bbox": None}
+    check_items(items, N)  # the store holds the valid ones
+    with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):
+        _checks.validate(bad)
+    _checks.STORE.flush()
+    stored = _validcache.store_path().read_bytes()
+    assert len(stored) >= 16 * N and datagen.item_digest(bad) not in {stored[i:i + 16] for i in range(0, len(stored), 16)}
+    forget_this_process(monkeypatch)
+    check_items(items, N)
+    with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):  # a fresh process too
+        _checks.validate(bad)
 
 
 # --- allowances that stay: server links, SURVIVE keys, properties.updated, instants ---------
