@@ -29,4 +29,5 @@ def test_recorded_groups_by_profile_and_leaves_partial_runs_out(tmp_path, capsys
     out = capsys.readouterr().out
     assert "| history | 2 | 3 | 45 | 48 | 53 |" in out
     assert "| full | 1 | 3 | 600 | 603 | 603 |" in out
+    assert "_Full profile, each commit (build/install + benchmarks): `cccccccc` 603 s._" in out
     assert "Not counted: 1 commit(s) with only some classes of the full profile (`dddddddd`)" in out

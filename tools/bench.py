@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("history", "full")
 #: What the history profile measures of its classes: the checked wall time and the memory
-#: increment (throughput is n_items / time; peak RSS, the stage shares and a second timed
-#: run for throughput come with a full run).  Selecting whole benchmarks records nothing
-#: for the others, so a full run's values of them stay.
+#: increment (throughput is n_items / time; the pipeline's stage shares and the write-only
+#: throughput of output and pipeline come with a full run).  Selecting whole benchmarks
+#: records nothing for the others, so a full run's values of them stay.
 HISTORY_METHODS = ("time_run", "track_mem_mb", "peakmem_import", "track_bad_items")
 #: A ``Control`` is there for its time's drift between commits: nothing else of it.
 CONTROL_METHODS = ("time_run",)

@@ -104,6 +104,10 @@ def recorded(machine_dir):
             print(f"| {profile} | {len(mine)} | {statistics.median(r[3] for r in mine):.0f} | "
                   f"{statistics.median(r[4] for r in mine):.0f} | {statistics.median(totals):.0f} | "
                   f"{max(totals):.0f} |")
+    full = sorted((r for r in rows if r[0] == "full"), key=lambda r: r[1])
+    if full:  # a handful of heads, each run with the suite of its day: each one's own cost
+        print("\n_Full profile, each commit (build/install + benchmarks): "
+              + ", ".join(f"`{r[2]}` {r[3] + r[4]:,.0f} s" for r in full) + "._")
     partial = sorted(r[2] for r in rows if r[0] == "partial")
     if partial:
         print(f"\n_Not counted: {len(partial)} commit(s) with only some classes of the full profile "
