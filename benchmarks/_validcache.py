@@ -7,8 +7,8 @@ process: a thousand schema passes, 1 to 3 s, inside the first timed sample and t
 increment.  A document is now validated once per machine: its digest (``datagen.item_digest``
 of the document, which names its ``stac_version``) goes to ``valid-<schemas>.bin`` under the
 data cache, one file per set of vendored schemas, and every check reads what other processes
-added since it last looked.  Only digests of documents that passed are written; a file that
-cannot be read or written costs a validation, never a result.
+added since it last looked.  Only digests of documents that passed, and that may come again,
+are written, each once; a file that cannot be read or written costs a validation, never a result.
 """
 
 import fcntl
@@ -17,9 +17,10 @@ import hashlib
 from pathlib import Path
 
 from ._datacache import data_root
+from .datagen import DIGEST_SIZE
 
+#: The vendored STAC item schemas (``_checks`` validates against them).
 SCHEMA_DIR = Path(__file__).with_name("schemas")
-DIGEST_SIZE = 16
 
 
 @functools.cache

@@ -173,6 +173,31 @@ def test_an_invalid_document_never_reaches_the_store(items, schema_calls, monkey
         _checks.validate(bad)
 
 
+def test_the_store_keeps_each_lasting_document_once(items, schema_calls, monkeypatch):
+    """A pipeline run's documents carry a fresh ``properties.updated``: they never come again, so
+    they are validated in the process and not kept; what is kept, is kept once."""
+    def stamped(when):
+        return [_writers.relative_links(dict(i, properties={**i["properties"], "updated": when}))
+                for i in items]
+
+    def stored():
+        path = _validcache.store_path()
+        return path.read_bytes() if path.exists() else b""
+
+    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    before = stored()
+    _output_check(stamped("2030-01-01T00:00:00Z"))
+    _output_check(stamped("2030-01-01T00:00:01Z"))
+    assert len(schema_calls) == 3 * N and stored() == before  # each run validated, none kept
+    check_items(items, N)
+    assert len(schema_calls) == 4 * N
+    forget_this_process(monkeypatch)  # another process: the store says these are valid
+    check_items(items, N)
+    kept = stored()
+    digests = [kept[i:i + 16] for i in range(0, len(kept), 16)]
+    assert len(schema_calls) == 4 * N and len(digests) == len(set(digests)), "a digest kept twice"
+
+
 # --- allowances that stay: server links, SURVIVE keys, properties.updated, instants ---------
 
 def test_normalise_removes_only_what_it_is_told(items):

@@ -2,6 +2,7 @@
 
 import inspect
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -239,7 +240,7 @@ def preloaded(_):
 
 
 if __name__ == "__main__":
-    from benchmarks import PROBE_ITEMS, N_ITEMS, _checks, _harness
+    from benchmarks import _checks, _harness
     runner = _harness.Runner("processes", 2)
     try:
         print(sorted(n for n, *_ in _checks._EXPECTED), runner.map(preloaded, [0, 1]))
@@ -257,6 +258,6 @@ def test_pool_workers_of_a_preloading_process_do_not_preload_again(tmp_path):
     script = tmp_path / "benchmark.py"
     script.write_text(PRELOAD_PROBE.format(root=str(ROOT)))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "STAC_BENCH_PRELOAD": "1"})
+                         env={**os.environ, "STAC_BENCH_PRELOAD": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[3, 60] [[], []]"
