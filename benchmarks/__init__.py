@@ -53,6 +53,9 @@ N_ITEMS = [_scale()]
 CONCURRENCY = _levels("STAC_BENCH_CONCURRENCY", "1,5,10,20,50", 1)
 #: The ``latency_ms`` parameter of the API suite: latency the proxy adds per request.
 LATENCY = _levels("STAC_BENCH_LATENCY", "0,50", 0)
+#: The worker counts at which the full profile also runs a suite's conditions (faults, malformed
+#: files, fsync, checkpoints): sequential, and a pool.  Every level runs the plain case.
+CONDITION_LEVELS = [1, 10]
 
 
 def import_subject(name):

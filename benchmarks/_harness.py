@@ -20,6 +20,7 @@ import abc
 import asyncio
 import concurrent.futures as cf
 import functools
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -200,14 +201,20 @@ _sample = sample  # the old private name (api_ingest imports it)
 
 # --- memory and throughput -----------------------------------------------------------
 
-def _rss_tree(proc):
+def _rss_tree(proc, children=None):
+    """RSS of ``proc`` and ``children`` (default: its descendants now), bytes."""
     total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
+    for child in proc.children(recursive=True) if children is None else children:
         try:
             total += child.memory_info().rss
         except psutil.Error:
             pass
     return total
+
+
+#: The sampler looks for new children every this many samples: finding them walks all of
+#: /proc (about a millisecond, holding the GIL), while a sample of known processes is cheap.
+CHILDREN_EVERY = 10
 
 
 def peak_rss_increment_mb(fn, interval=0.005):
@@ -218,8 +225,12 @@ def peak_rss_increment_mb(fn, interval=0.005):
 
     def sample():
         nonlocal peak
-        while not stop.wait(interval):
-            peak = max(peak, _rss_tree(proc))
+        for count in itertools.count():
+            if stop.wait(interval):
+                return
+            if count % CHILDREN_EVERY == 0:
+                children = proc.children(recursive=True)
+            peak = max(peak, _rss_tree(proc, children))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -229,6 +240,21 @@ def peak_rss_increment_mb(fn, interval=0.005):
         stop.set()
         sampler.join()
     return max(0.0, (max(peak, _rss_tree(proc)) - base) / 1e6)
+
+
+def measured_where(method, params, param_names, where):
+    """``method`` for one class, measured only on its rows where ``where(**row)`` holds.
+
+    asv records the other rows n/a without starting a process's setup (its ``skip_params``):
+    a measurement that would say nothing there (a ceiling's memory, say) costs nothing.
+    """
+    @functools.wraps(method)
+    def measured(self, *args):
+        return method(self, *args)
+
+    measured.skip_params = [row for row in itertools.product(*params)
+                            if not where(**dict(zip(param_names, row)))]
+    return measured
 
 
 def _teardown_on_error(setup):
@@ -252,6 +278,15 @@ def items_per_second(fn, n_items):
     return n_items / (time.perf_counter() - start)
 
 
+#: The sampling of the history profile's classes (asv's ``(min, max, seconds)``).
+HISTORY_REPEAT = (1, 3, 4.0)
+#: The full profile's own classes (harness prototypes, ceilings, hybrids) take one sample a
+#: row: with ``repeat`` above 1, asv re-runs ``setup`` (a pool, a server and its warm-up) and
+#: ``teardown`` for every further sample, and a full commit cost 26 minutes.  They make a
+#: head's report, not a history series that a pre-merge verdict reads.
+FULL_REPEAT = 1
+
+
 class Scenario(abc.ABC):
     """Base of every scenario class: timing knobs and the two measurements every row has.
 
@@ -273,11 +308,17 @@ class Scenario(abc.ABC):
         setup = cls.__dict__.get("setup")
         if setup is not None and not getattr(setup, "__isabstractmethod__", False):
             cls.setup = _teardown_on_error(setup)
+        if getattr(cls, "profile", None) != "history":
+            if "repeat" not in cls.__dict__:
+                cls.repeat = FULL_REPEAT
+        elif cls.repeat == FULL_REPEAT:  # a Control below a full-profile class
+            cls.repeat = HISTORY_REPEAT
 
     number = 1
-    #: One round of at most 3 samples (stopping after 4 s): a history commit must cost under a
-    #: minute.  The pre-merge command asks for more rounds (``-a rounds=N``), interleaved.
-    repeat = (1, 3, 4.0)
+    #: History classes: one round of at most 3 samples (stopping after 4 s), so that a history
+    #: commit costs under a minute; the pre-merge command asks for more rounds (``-a
+    #: rounds=N``), interleaved.  Classes outside the history profile take ``FULL_REPEAT``.
+    repeat = HISTORY_REPEAT
     rounds = 1
     warmup_time = 0
     timeout = 600

@@ -14,6 +14,7 @@ are written, each once; a file that cannot be read or written costs a validation
 import fcntl
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from ._datacache import data_root
@@ -77,3 +78,24 @@ class Store:
 
 
 STORE = Store()
+
+#: Properties the vendored item schemas constrain only as a string ending ``Z`` or ``+00:00``
+#: (``datetime.json``: type string, pattern ``(\+00:00|Z)$``, format date-time, which a
+#: validator without a format checker does not assert; ``tests/test_checks.py`` holds the
+#: schemas to that).  Any two such strings make a document valid or invalid alike.
+STAND_IN_PROPS = ("created", "updated")
+STAND_IN = "2000-01-01T00:00:00Z"
+_UTC = re.compile(r"(\+00:00|Z)$")
+
+
+def stand_in(doc, props):
+    """``(doc', lasting)``: ``doc`` with each of its ``props`` that is a ``STAND_IN_PROPS``
+    timestamp the schema accepts replaced by ``STAND_IN``, and whether ``doc'`` has none of
+    ``props`` left as they were (a document that may come again, and can be kept)."""
+    have = doc.get("properties") if isinstance(doc.get("properties"), dict) else {}
+    swap = {k for k in props if k in have and k in STAND_IN_PROPS
+            and isinstance(have[k], str) and _UTC.search(have[k])}
+    if not swap:
+        return doc, not any(k in have for k in props)
+    out = {**doc, "properties": {k: STAND_IN if k in swap else v for k, v in have.items()}}
+    return out, not any(k in have for k in props if k not in swap)

@@ -176,12 +176,12 @@ def _fail(label, msg):
     raise ResultMismatch(f"{label}: {msg}" if label else msg)
 
 
-def _check(n_items, label, expect, keys, loose_props, normalise=None, origin=None):
+def _check(n_items, label, expect, keys, loose_props, normalise=None, origin=None, stand_in=False):
     return ItemCheck(n_items, label, expect=expect, keys=keys, loose_props=loose_props,
-                     normalise=normalise, origin=origin)
+                     normalise=normalise, origin=origin, stand_in=stand_in)
 
 
-def check_item_files(root, n_items, label="", expect=exact, keys=None, loose_props=()):
+def check_item_files(root, n_items, label="", expect=exact, keys=None, loose_props=(), stand_in=False):
     """Per-item JSON files anywhere below ``root`` (``collection.json`` aside): every item checked."""
     found, stray = {}, []
     for dirpath, _, names in os.walk(root):
@@ -195,7 +195,7 @@ def check_item_files(root, n_items, label="", expect=exact, keys=None, loose_pro
     if stray:
         _fail(label, f"{len(stray)} stray files on disk, e.g. {sorted(stray)[:3]}")
     check = _check(n_items, label, expect, keys, loose_props,
-                   origin=lambda iid: ", ".join(found.get(iid, ["?"])))
+                   origin=lambda iid: ", ".join(found.get(iid, ["?"])), stand_in=stand_in)
     for name, paths in found.items():
         for path in paths:
             item = orjson.loads(Path(path).read_bytes())

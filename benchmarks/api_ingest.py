@@ -11,10 +11,10 @@ import functools
 import math
 import random
 
-from . import (CONCURRENCY, LATENCY, N_ITEMS, datagen, ingest_config, ingest_each, ingest_module,
-               make_context, probe, strategies)
+from . import (CONCURRENCY, CONDITION_LEVELS, LATENCY, N_ITEMS, datagen, ingest_config, ingest_each,
+               ingest_module, make_context, probe, strategies)
 from . import _stacclients as clients
-from ._harness import ResultMismatch, Scenario, check_items, items_per_second
+from ._harness import ResultMismatch, Scenario, check_items, items_per_second, measured_where
 from ._stacserver import DEFAULT_PROXY, StacApi
 from .strategies import CEILING, HARNESS, SUBJECT
 
@@ -105,6 +105,8 @@ class _ApiIngest(Scenario):
         strategies.check_workers(strategy, concurrency)
         if strategy == "ceiling_latency" and not options.get("latency_ms"):
             raise NotImplementedError("no latency, no latency bound")
+        if strategy == "ceiling_fetch" and options.get("latency_ms"):
+            raise NotImplementedError("under added latency the bound is ceiling_latency")
         if strategy == "module":
             ingest_config({"mode": "api", "source": "http://127.0.0.1"}, "module", concurrency)
         if strategy.startswith("pystac_client") and not _has_pystac_client():
@@ -201,6 +203,11 @@ class Search(_ApiIngest):
     params = [N_ITEMS, strategies.names("api", HARNESS, CEILING, exclude=("ceiling_server",
                                                                           "ceiling_server_uncached")),
               CONCURRENCY, LATENCY]
+    # A client's memory at 0 ms: added latency changes when its items come, not what it holds;
+    # a ceiling does no work to hold anything.
+    track_mem_mb = measured_where(Scenario.track_mem_mb, params, _ApiIngest.param_names,
+                                  lambda strategy, latency_ms, **_: latency_ms == 0
+                                  and strategies.kind(strategy) != CEILING)
 
 
 class SearchModule(_ApiIngest):
@@ -232,7 +239,6 @@ class _Faults(_ApiIngest):
 
     version = "3"  # 3: a client that gives up is always n/a + a fraction, never an error
     param_names = ["n_items", "strategy", "concurrency", "fault"]
-    repeat = (1, 2, 10.0)
 
     def proxy_options(self, strategy, fault):
         return {"fault": fault, "fault_rate": FAULT_RATE, "retry_after": 1}
@@ -249,16 +255,18 @@ class _Faults(_ApiIngest):
 
 
 class Faults(_Faults):
-    """The clients without stac-manager under faults (full profile)."""
+    """The clients without stac-manager under faults (full profile): time and what they delivered;
+    their memory is ``Search``'s."""
 
-    params = [N_ITEMS, strategies.names("api", HARNESS), [1, 10], FAULTS]
+    params = [N_ITEMS, strategies.names("api", HARNESS), CONDITION_LEVELS, FAULTS]
+    track_mem_mb = None
 
 
 class FaultsModule(_Faults):
     """stac-manager's api mode under faults (full profile: a server per fault, and stac-manager
     gives up at the first one at every commit so far, so it is a finding, not a history)."""
 
-    params = [N_ITEMS, strategies.names("api", SUBJECT), [1, 10], FAULTS]
+    params = [N_ITEMS, strategies.names("api", SUBJECT), CONDITION_LEVELS, FAULTS]
 
 
 #: Concurrency of the capacity probe.
@@ -279,6 +287,7 @@ class ServerCapacity(_ApiIngest):
 
     version = "3"  # 3: headroom over every HEADROOM_CLIENTS x HEADROOM_WORKERS pair
     params = [N_ITEMS, ["ceiling_server", "ceiling_server_uncached"], [CAPACITY_CONCURRENCY], [0]]
+    track_mem_mb = None  # a ceiling: the server's own processes, no client work
 
     def proxy_options(self, strategy, latency_ms):
         return {"latency_ms": latency_ms, "cache": strategy == "ceiling_server"}

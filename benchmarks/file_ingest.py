@@ -17,9 +17,9 @@ import functools
 import time
 import tracemalloc
 
-from . import (CONCURRENCY, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config, ingest_each,
-               ingest_module, make_context, probe_ingest, strategies, _checks, _sources)
-from ._harness import ItemCheck, ResultMismatch, Runner, Scenario
+from . import (CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config,
+               ingest_each, ingest_module, make_context, probe_ingest, strategies, _checks, _sources)
+from ._harness import ItemCheck, ResultMismatch, Runner, Scenario, measured_where
 from .strategies import CEILING, HARNESS, SUBJECT
 
 try:
@@ -116,9 +116,12 @@ class _Module(_FileIngest):
 
 
 class _Harness(_FileIngest):
-    """The harness designs and ceilings on this source: no stac-manager (full profile)."""
+    """The harness designs and ceilings on this source: no stac-manager (full profile).  A
+    ceiling's memory is not measured: it reads or decodes and keeps nothing."""
 
     params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONCURRENCY]
+    track_mem_mb = measured_where(Scenario.track_mem_mb, params, _FileIngest.param_names,
+                                  lambda strategy, **_: strategies.kind(strategy) != CEILING)
 
 
 class Directory(_Harness):
@@ -215,6 +218,8 @@ class GeoParquet(_Harness):
     version = "1"
     source = "geoparquet"
     normalise = staticmethod(_checks.canonical_datetimes)
+    #: A layout of the Parquet source, whose designs run at every level: here a condition.
+    params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONDITION_LEVELS]
 
 
 class GeoParquetModule(_Module):
@@ -331,9 +336,13 @@ def collected_failures(collector):
 
 
 class Malformed(_Malformed):
-    """A directory with 5 % malformed files: the harness designs and ceilings (full profile)."""
+    """A directory with 5 % malformed files: the harness designs and ceilings (full profile), at
+    ``CONDITION_LEVELS`` as the other conditions.  Their memory is ``Directory``'s, and their
+    count of bad files is the source's whenever ``time_run`` passes (its check demands it), so
+    only ``time_run`` is measured; ``MalformedModule`` keeps stac-manager's count."""
 
-    params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONCURRENCY]
+    params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONDITION_LEVELS]
+    track_mem_mb = track_bad_items = None
 
 
 class MalformedModule(_Malformed):

@@ -3,7 +3,10 @@
 Every run writes to a fresh directory, checks what landed on disk (exact id set
 and count, a spread sample equal to the input) and removes it.  ``time_run``
 includes that check and the removal; ``track_throughput`` counts the write
-alone (items per second from the start of the write to the last fsync).
+alone (items per second from the start of the write to the last fsync).  The harness
+writers (full profile) measure ``track_throughput`` and ``track_mem_mb`` only (the check's
+time would only blur a writer's number; memory where ``writer_memory`` says), with fsync at
+``CONDITION_LEVELS``.
 """
 
 import asyncio
@@ -11,14 +14,21 @@ import time
 
 import orjson
 
-from . import CONCURRENCY, N_ITEMS, PROBE_ITEMS, config_fields, datagen, import_subject, make_context, probe
+from . import (CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS, config_fields, datagen, import_subject,
+               make_context, probe)
 from . import _checks, _writers as w
-from ._harness import DESIGNS, LastWall, ResultMismatch, Runner, Scenario
-from .strategies import CEILING, SUBJECT, check_workers, names
+from ._harness import DESIGNS, LastWall, ResultMismatch, Runner, Scenario, measured_where
+from .strategies import CEILING, SUBJECT, check_workers, kind, names
 
 #: OutputModule ``buffer_size`` values (its default is 1000).
 BUFFER_SIZES = [100, 1000, 10000]
 FSYNC = [False, True]
+
+
+def writer_memory(strategy, fsync, **_):
+    """Where a harness writer's memory is measured: not a ceiling's (it does no work), not with
+    fsync (a sync changes the wait, not what is held)."""
+    return kind(strategy) != CEILING and not fsync
 CEILINGS = names("output", CEILING)
 
 
@@ -132,11 +142,15 @@ class ItemFiles(_Output):
 
     params = [N_ITEMS, [*DESIGNS, *CEILINGS], CONCURRENCY, FSYNC]
     param_names = ["n_items", "strategy", "concurrency", "fsync"]
+    time_run = None  # the write's throughput and memory; the check is not the prototype's cost
+    track_mem_mb = measured_where(Scenario.track_mem_mb, params, param_names, writer_memory)
 
     def setup(self, cache, n_items, strategy, concurrency, fsync):
         check_workers(strategy, concurrency)
         if strategy == "ceiling_serialise" and fsync:
             raise NotImplementedError("serialise-only writes nothing to sync")
+        if fsync and concurrency not in CONDITION_LEVELS:
+            raise NotImplementedError(f"fsync is measured at {CONDITION_LEVELS} workers")
         if strategy in DESIGNS:
             self.runner = Runner(strategy, concurrency)  # n/a: loop above 1, too many processes
         self._begin(cache, n_items, f"item_files/{strategy}/{concurrency}/fsync={fsync}")
@@ -185,6 +199,8 @@ class SingleFile(_Output):
 
     params = [N_ITEMS, [*w.SINGLE_FILE, *CEILINGS], [1], FSYNC]
     param_names = ["n_items", "strategy", "concurrency", "fsync"]
+    time_run = None  # as ItemFiles
+    track_mem_mb = measured_where(Scenario.track_mem_mb, params, param_names, writer_memory)
 
     def setup(self, cache, n_items, strategy, concurrency, fsync):
         if strategy == "ceiling_serialise" and fsync:
@@ -224,6 +240,7 @@ class Control(ItemFiles):
 
     profile = "history"
     params = [N_ITEMS, ["loop"], [1], [False]]
+    time_run = Scenario.time_run  # its time's drift is the noise floor
 
 
 _checks.preload(keys=w.SURVIVE)

@@ -216,7 +216,7 @@ def test_search_benchmark_runs_and_cleans_up(root, strategy, concurrency, latenc
     assert {p.pid for p in children()} <= before
 
 
-@pytest.mark.parametrize("strategy", ["aiohttp_sequential", "ceiling_fetch"])
+@pytest.mark.parametrize("strategy", ["aiohttp_sequential", "pystac_client"])
 def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monkeypatch):
     """The added latency is switched on after the warm-up fetch (it fills the cache and checks,
     untimed), so a 50 ms row does not pay 50 pages x 50 ms once more in every setup."""
@@ -241,6 +241,7 @@ def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monk
 
 @pytest.mark.parametrize("strategy, concurrency, latency_ms", [
     ("aiohttp_sequential", 5, 0), ("aiohttp_offset", 1, 0), ("ceiling_latency", 1, 0),
+    ("ceiling_fetch", 5, 50),  # under added latency ceiling_latency is the bound
 ])
 def test_senseless_combinations_are_na_before_any_server_starts(root, strategy, concurrency, latency_ms):
     bench = api_ingest.Search()

@@ -198,6 +198,49 @@ def test_the_store_keeps_each_lasting_document_once(items, schema_calls, monkeyp
     assert len(schema_calls) == 4 * N and len(digests) == len(set(digests)), "a digest kept twice"
 
 
+def test_stand_ins_make_fresh_stamps_lasting(items, schema_calls, monkeypatch):
+    """The hybrid pipeline's check (``stand_in=True``): fresh ``updated`` stamps validate through one
+    stand-in each, kept per machine, so a second run and another process validate nothing."""
+    def stamped(when):
+        return [_writers.relative_links(dict(i, properties={**i["properties"], "updated": when}))
+                for i in items]
+
+    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    before = len(schema_calls)
+    _output_check(stamped("2030-01-01T00:00:00Z"), stand_in=True)
+    _output_check(stamped("2030-01-01T00:00:01.5+00:00"), stand_in=True)
+    assert len(schema_calls) == before + N  # the second run's stand-ins were the first's
+    forget_this_process(monkeypatch)
+    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    before = len(schema_calls)
+    _output_check(stamped("2031-05-05T05:05:05Z"), stand_in=True)
+    assert len(schema_calls) == before  # kept on the machine
+
+
+@pytest.mark.parametrize("updated", ["2030-01-01T00:00:00+02:00", 17])
+def test_a_stamp_the_schema_rejects_is_never_stood_in(items, updated):
+    """Only a value the schema's pattern accepts is replaced: anything else is validated as it is."""
+    got = [_writers.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
+           for i in items]
+    got[UNSAMPLED]["properties"]["updated"] = updated
+    with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: properties/updated"):
+        _output_check(got, stand_in=True)
+
+
+def test_the_schemas_constrain_stood_in_stamps_by_pattern_only():
+    """``_validcache.stand_in`` is sound while the vendored schemas ask no more of these properties
+    than a string ending ``Z`` or ``+00:00`` (format is not asserted: no format checker)."""
+    import json
+    for folder in ("stac-1.0.0", "stac-1.1.0"):
+        texts = "".join(p.read_text() for p in sorted((_validcache.SCHEMA_DIR / folder).glob("*.json")))
+        schema = json.loads((_validcache.SCHEMA_DIR / folder / "datetime.json").read_text())
+        for prop in _validcache.STAND_IN_PROPS:
+            spec = {k: v for k, v in schema["properties"][prop].items() if k != "title"}
+            assert spec == {"type": "string", "format": "date-time", "pattern": "(\\+00:00|Z)$"}, (folder, prop)
+            assert texts.count(f'"{prop}"') == 1, f"{folder} constrains {prop} elsewhere too"
+    assert _checks._validator("1.0.0").format_checker is None
+
+
 # --- allowances that stay: server links, SURVIVE keys, properties.updated, instants ---------
 
 def test_normalise_removes_only_what_it_is_told(items):
@@ -212,8 +255,8 @@ def test_normalise_removes_only_what_it_is_told(items):
     fails(served, "'assets' differs", normalise=strip)
 
 
-def _output_check(got):
-    check = ItemCheck(N, "out", keys=_writers.SURVIVE, loose_props=("updated",))
+def _output_check(got, stand_in=False):
+    check = ItemCheck(N, "out", keys=_writers.SURVIVE, loose_props=("updated",), stand_in=stand_in)
     check.add_all(got)
     check.finish()
 

@@ -73,7 +73,15 @@ def test_harness_strategies_run_on_the_newest_commit(asv_run, by_label):
         assert is_number(value(head, "file_ingest.Directory.time_run", 60, strategy, 5)), strategy
     assert is_na(value(head, "file_ingest.Directory.time_run", 60, "loop", 5))
     assert is_number(value(head, "api_ingest.Search.time_run", 60, "pystac_client", 1, 0))
-    assert is_number(value(head, "output.ItemFiles.time_run", 60, "threads", 5, True))
+    # the harness writers: write throughput and memory (no memory with fsync, nor of a ceiling);
+    # fsync at CONDITION_LEVELS (1 and 10) only
+    assert is_number(value(head, "output.ItemFiles.track_throughput", 60, "threads", 1, True))
+    assert is_na(value(head, "output.ItemFiles.track_throughput", 60, "threads", 5, True))
+    assert is_number(value(head, "output.ItemFiles.track_throughput", 60, "threads", 5, False))
+    assert is_number(value(head, "output.ItemFiles.track_mem_mb", 60, "threads", 5, False))
+    assert is_na(value(head, "output.ItemFiles.track_mem_mb", 60, "threads", 1, True))
+    assert is_na(value(head, "file_ingest.Directory.track_mem_mb", 60, "ceiling_parse", 1))
+    assert is_number(value(head, "file_ingest.Directory.time_run", 60, "ceiling_parse", 1))
 
 
 def test_controls_run_on_every_commit(by_label):
@@ -109,15 +117,26 @@ def test_history_run_keeps_every_number_of_the_full_run(asv_run, by_label):
 
 def test_newest_commit_has_every_measurement(asv_run, by_label):
     head = newest(asv_run, by_label)
-    rows = [("file_ingest.DirectoryModule", (60, "module", 5)), ("api_ingest.Search", (60, "aiohttp_offset", 5, 0)),
-            ("output.ItemFiles", (60, "processes", 5, False)), ("pipeline.PipelineModule", (60, "module", 5, True))]
-    for bench, params in rows:
-        # every row: the checked time and the memory increment; the write-timed suites add throughput
-        timed_apart = bench.startswith(("output.", "pipeline."))
-        for method in ("time_run", "track_mem_mb", *(("track_throughput",) if timed_apart else ())):
+    # Every row: the checked time and the memory increment; the write-timed suites add the write's
+    # throughput, and their harness classes (full profile only) measure just that and the memory.
+    both, write, harness_write = ("time_run", "track_mem_mb"), "track_throughput", ("track_throughput", "track_mem_mb")
+    rows = [("file_ingest.DirectoryModule", (60, "module", 5), both),
+            ("api_ingest.Search", (60, "aiohttp_offset", 5, 0), both),
+            ("output.ItemFiles", (60, "processes", 5, False), harness_write),
+            ("pipeline.Pipeline", (60, "concurrent_ingest", 5, False), harness_write),
+            ("pipeline.PipelineModule", (60, "module", 5, True), (*both, write))]
+    for bench, params, methods in rows:
+        for method in methods:
             assert is_number(value(head, f"{bench}.{method}", *params)), (bench, method)
-        assert f"{bench}.peakmem_run" not in head, bench  # the import baseline is the peakmem row
-        assert (f"{bench}.track_throughput" in head) == timed_apart, bench
+        measured = {name.rsplit(".", 1)[1] for name in head if name.rsplit(".", 1)[0] == bench}
+        assert measured - {"track_share_" + s for s in ("ingest", "transform", "output", "checkpoint")} \
+            == set(methods), (bench, measured)  # no peakmem_run: the import baseline is the peakmem row
+    # the hybrids: checkpoints at CONDITION_LEVELS only, their memory without checkpoints
+    assert is_na(value(head, "pipeline.Pipeline.track_throughput", 60, "concurrent_ingest", 5, True))
+    assert is_na(value(head, "pipeline.Pipeline.track_mem_mb", 60, "concurrent_ingest", 1, True))
+    assert is_number(value(head, "pipeline.Pipeline.track_throughput", 60, "concurrent_ingest", 1, True))
+    assert is_na(value(head, "pipeline.PipelineModule.track_share_checkpoint", 60, "module", 1, False))
+    assert 0 < value(head, "pipeline.PipelineModule.track_share_checkpoint", 60, "module", 1, True) < 100
     for share in ("ingest", "transform", "output"):
         assert 0 < value(head, f"pipeline.PipelineModule.track_share_{share}", 60, "module", 1, False) < 100
     # The harness can always out-serve the fastest client (issue 3's 5x is checked at scale).

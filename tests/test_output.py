@@ -45,7 +45,7 @@ def test_module(standin_sm, cls_name, buffer_size):
 
 
 @pytest.mark.parametrize("strategy,concurrency,fsync", [
-    ("loop", 1, False), ("loop", 1, True), ("threads", 5, False), ("semaphore", 5, True),
+    ("loop", 1, False), ("loop", 1, True), ("threads", 5, False), ("semaphore", 10, True),
     ("queue", 20, False), ("processes", 2, False), ("ceiling_serialise", 1, False),
     ("ceiling_write", 1, False), ("ceiling_write", 1, True),
 ])
@@ -56,6 +56,7 @@ def test_item_files(standin_sm, strategy, concurrency, fsync):
 
 @pytest.mark.parametrize("strategy,concurrency,fsync", [
     ("loop", 5, False), ("ceiling_write", 5, False), ("ceiling_serialise", 1, True), ("processes", 999, False),
+    ("semaphore", 5, True), ("threads", 50, True),  # fsync only at CONDITION_LEVELS
 ])
 def test_item_files_na(standin_sm, strategy, concurrency, fsync):
     from benchmarks import output

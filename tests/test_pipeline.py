@@ -39,8 +39,8 @@ def _run(params, runs=1):
 
 @pytest.mark.parametrize("strategy,concurrency,checkpoint", [
     ("module", 1, False), ("module", 1, True), ("module", 5, False),
-    ("concurrent_ingest", 1, False), ("concurrent_ingest", 5, True),
-    ("concurrent_ingest_batched_output", 5, False), ("concurrent_ingest_batched_output", 20, True),
+    ("concurrent_ingest", 1, False), ("concurrent_ingest", 10, True),
+    ("concurrent_ingest_batched_output", 5, False), ("concurrent_ingest_batched_output", 1, True),
 ])
 def test_variants_land_exact_items(at_commit, strategy, concurrency, checkpoint):
     at_commit("c4_phase2")
@@ -64,6 +64,14 @@ def test_na_where_the_commit_lacks_it(at_commit):
     assert _run(("module", 1, False)) is not None
     at_commit("c2_old_context")  # no OutputModule / UpdateModule
     assert _run(("concurrent_ingest", 1, False)) is None
+
+
+def test_hybrid_checkpoints_only_at_their_levels(at_commit):
+    at_commit("c4_phase2")
+    import benchmarks
+    assert 5 not in benchmarks.CONDITION_LEVELS and 10 in benchmarks.CONDITION_LEVELS
+    assert _run(("concurrent_ingest", 5, True)) is None
+    assert _run(("concurrent_ingest", 5, False)) is not None
 
 
 def test_lossy_output_fails(at_commit, monkeypatch):

@@ -1,6 +1,7 @@
 """The Runner's pools, the Scenario base, and what asv collects from benchmarks/."""
 
 import inspect
+import itertools
 import multiprocessing
 import os
 import signal
@@ -261,3 +262,49 @@ def test_pool_workers_of_a_preloading_process_do_not_preload_again(tmp_path):
                          env={**os.environ, "STAC_BENCH_PRELOAD": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[3, 60] [[], []]"
+
+
+def test_the_profile_decides_the_sampling():
+    """History classes (Controls below full-profile classes included) take up to 3 samples; the
+    full profile's own classes one, as asv reads it: a further sample would redo their setup."""
+    from asv_runner.discovery import disc_benchmarks
+
+    from benchmarks._harness import FULL_REPEAT, HISTORY_REPEAT, Scenario
+
+    seen = {}
+    for bench in disc_benchmarks(str(BENCHMARKS)):
+        owner = type(getattr(bench.func, "__self__", None))
+        if bench.type == "time" and issubclass(owner, Scenario):
+            history = getattr(owner, "profile", None) == "history"
+            seen[bench.name] = (history, bench.repeat)
+    assert seen["output.Control.time_run"] == (True, HISTORY_REPEAT)  # below ItemFiles
+    assert seen["file_ingest.Control.time_run"] == (True, HISTORY_REPEAT)
+    assert seen["file_ingest.Directory.time_run"] == (False, FULL_REPEAT)
+    wrong = {name: v for name, v in seen.items() if v[1] != (HISTORY_REPEAT if v[0] else FULL_REPEAT)}
+    assert not wrong and len(seen) > 20, wrong
+
+
+def test_measured_where_skips_rows_before_setup():
+    """asv skips the rows ``measured_where`` leaves out without calling ``setup`` (n/a, no cost),
+    and runs the others as the method it wraps."""
+    from asv_runner.discovery import disc_benchmarks
+
+    benches = {b.name: b for b in disc_benchmarks(str(BENCHMARKS))}
+    mem = benches["output.ItemFiles.track_mem_mb"]
+    rows = list(itertools.product(*mem._params))
+    n = rows[0][0]
+    calls = []
+    mem._setups = [lambda *args: calls.append(args)]
+    skipped = {}
+    for i, row in enumerate(rows):
+        mem.set_param_idx(i)
+        skipped[row] = mem.do_setup()
+    assert skipped[(n, "ceiling_write", 1, False)] and skipped[(n, "loop", 1, True)]
+    assert not skipped[(n, "loop", 1, False)] and not skipped[(n, "threads", 5, False)]
+    assert len(calls) == sum(not s for s in skipped.values())  # setup ran on the measured rows only
+    assert mem.unit == "MB" and benches["output.Control.track_mem_mb"]._skip_tuples == mem._skip_tuples
+    search = benches["api_ingest.Search.track_mem_mb"]
+    want = {row for row in itertools.product(*search._params) if row[3] != 0 or row[1].startswith("ceiling_")}
+    assert set(search._skip_tuples) == want and (n, "ceiling_fetch", 5, 0) in want
+    assert "api_ingest.Faults.track_mem_mb" not in benches and "file_ingest.Malformed.track_mem_mb" not in benches
+    assert "api_ingest.FaultsModule.track_mem_mb" in benches
