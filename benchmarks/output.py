@@ -23,13 +23,13 @@ from .strategies import CEILING, SUBJECT, check_workers, kind, names
 #: OutputModule ``buffer_size`` values (its default is 1000).
 BUFFER_SIZES = [100, 1000, 10000]
 FSYNC = [False, True]
+CEILINGS = names("output", CEILING)
 
 
 def writer_memory(strategy, fsync, **_):
     """Where a harness writer's memory is measured: not a ceiling's (it does no work), not with
     fsync (a sync changes the wait, not what is held)."""
     return kind(strategy) != CEILING and not fsync
-CEILINGS = names("output", CEILING)
 
 
 class _Output(LastWall, Scenario):
