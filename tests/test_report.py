@@ -35,7 +35,6 @@ HEAD = "bbbb2222" + "0" * 32
 sys.path.insert(0, str(ROOT / "tools"))
 from reporting import analyse, errors, gate, render, results, values  # noqa: E402
 
-
 # --------------------------------------------------------------------------------------
 # Reusable helpers (work on any asv results directory)
 # --------------------------------------------------------------------------------------
@@ -113,8 +112,9 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
         md = run_cli(*args[:-2]).stdout
         raw = raw_cells(f)
         stale = {name for (name, _), (_, ver) in raw.items()
-                 if name not in bench or ver != bench[name].get("version")}
+                 if name in bench and ver != bench[name].get("version")}
         assert set(rep["stale_ignored"]) == stale
+        assert set(rep["removed_ignored"]) == {name for name, _ in raw if name not in bench}
         header = "| Strategy | Concurrency | Time (s) | Throughput (items/s) | Memory (MB) | Speedup |"
         for s in rep["scenarios"]:
             assert f"### {s['title']}" in md
@@ -259,8 +259,9 @@ def test_report_crafted_base(crafted):
     assert pj["verdict"] is None and pj["concurrency_gain"] is None  # nothing ran concurrently
     pq = scenario(rep, "pipeline.Run — n_items=50, fmt=parquet")
     assert pq["best"]["speedup"] == pytest.approx(4 / 3.5) and pq["verdict"] is None
-    # stale (version changed / no longer in benchmarks.json) are ignored
-    assert rep["stale_ignored"] == ["ingest.Dir.time_old", "ingest.Dir.time_removed", "misc.track_count"]
+    # stale (version changed) and removed (no longer in benchmarks.json) rows are ignored, each said apart
+    assert rep["stale_ignored"] == ["ingest.Dir.time_old", "misc.track_count"]
+    assert rep["removed_ignored"] == ["ingest.Dir.time_removed"]
     names = {o["benchmark"]: o for o in rep["other_benchmarks"]}
     assert set(names) == {"misc.time_import", "misc.time_broken"}
     assert names["misc.time_broken"]["status"] == "failed"
@@ -286,7 +287,10 @@ def test_report_markdown_prd_format(crafted):
     # rows that are n/a throughout are listed under the table, not drawn as rows
     assert not any(line.startswith("| module ") and "| 5 " in line for line in lines)
     assert "not shown: module at 5" in md
-    assert "time_old" in md and "stale" in md
+    assert "_Ignored 2 stale result(s) whose benchmark version no longer matches benchmarks.json: " \
+        "ingest.Dir.time_old, misc.track_count._" in md
+    assert "_Ignored 1 result(s) of benchmarks no longer in benchmarks.json (removed from the suite): " \
+        "ingest.Dir.time_removed._" in md
 
 
 def test_report_default_is_newest_and_outputs_files(crafted, tmp_path):

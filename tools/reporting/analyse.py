@@ -112,16 +112,19 @@ def scenario_class(prefix: str) -> str:
 # Grouping rows into scenarios
 # --------------------------------------------------------------------------------------
 
-def current_rows(rf: ResultFile, benchmarks: dict) -> tuple[dict, list]:
-    """Rows whose version matches benchmarks.json; the rest are stale and ignored."""
-    keep, stale = {}, []
+def current_rows(rf: ResultFile, benchmarks: dict) -> tuple[dict, list, list]:
+    """Rows whose version matches benchmarks.json, and the names of the ignored rest: the stale
+    ones (their version differs) and the ones no longer in benchmarks.json (removed)."""
+    keep, stale, removed = {}, [], []
     for name, row in rf.rows.items():
         meta = benchmarks.get(name)
-        if meta is None or (row.version is not None and row.version != meta.get("version")):
+        if meta is None:
+            removed.append(name)
+        elif row.version is not None and row.version != meta.get("version"):
             stale.append(name)
-            continue
-        keep[name] = row
-    return keep, sorted(stale)
+        else:
+            keep[name] = row
+    return keep, sorted(stale), sorted(removed)
 
 
 def _other_entries(name: str, row: Row, pnames: list, unit: str) -> list:
@@ -332,7 +335,7 @@ def analyse_scenario(prefix: str, other: tuple, s: dict, units: dict) -> dict:
 def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
     machine = db.pick_machine(machine)
     rf = db.select(machine, commit, env, repo)
-    rows, stale = current_rows(rf, db.benchmarks)
+    rows, stale, removed = current_rows(rf, db.benchmarks)
     scenarios, others = build_scenarios(rows, db.benchmarks)
     rep = {
         "commit": rf.commit_hash,
@@ -346,6 +349,7 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
         "scenarios": scenarios,
         "other_benchmarks": others,
         "stale_ignored": stale,
+        "removed_ignored": removed,
     }
     from reporting.findings import build_findings  # findings reads this module's rules
 

@@ -24,9 +24,10 @@ import sys
 from reporting.analyse import build_report
 from reporting.config import Config, load_config
 from reporting.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
-from reporting.gate import check_factor, compare_results
+from reporting.gate import compare_results
 from reporting import charts
 from reporting.history import build_history, build_step_history, parse_where
+from reporting.inputs import check_git_repo, check_known, check_output, host_machine, parse_factor
 from reporting.render import render_compare, render_report, to_json
 from reporting.results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
 
@@ -93,22 +94,14 @@ class Report:
         _add_charts(p)
 
     @staticmethod
-    def run(args, cfg: Config) -> tuple[int, list]:
+    def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
         db = ResultsDB(cfg.results_dir)
         rep = build_report(db, args.machine, args.commit, args.env, cfg.repo)
         where = chart_dir(args)
         if where is not None:
             rep["charts"] = charts.write_report_charts(rep, where, link_base(args))
         emit(args, render_report(rep), rep)
-        return EXIT_OK, db.warnings
-
-
-def parse_factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ReportError(f"--factor must be a finite number > 1 (got {text!r})") from None
-    return check_factor(value)
+        return EXIT_OK, db
 
 
 class Compare:
@@ -138,22 +131,29 @@ class Compare:
         """A result file path, or a commit (hash prefix / git name) in the results dir."""
         if spec.endswith(".json") and os.path.exists(spec):
             rf = parse_result_file(spec)
-            bench = load_benchmarks(os.path.dirname(os.path.dirname(os.path.abspath(spec))), required=False)
-            return rf, bench
+            return rf, load_benchmarks(os.path.dirname(os.path.dirname(os.path.abspath(spec))), required=False)
         if "db" not in db_cache:
-            db_cache["db"] = ResultsDB(cfg.results_dir, need_benchmarks=False)
+            db_cache["db"] = ResultsDB(cfg.results_dir)
         db = db_cache["db"]
         return db.select(db.pick_machine(machine), spec, env, cfg.repo), db.benchmarks
 
     @staticmethod
-    def run(args, cfg: Config) -> tuple[int, list]:
+    def check(args):
+        parse_factor(args.factor)
+
+    @staticmethod
+    def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
         cache: dict = {}
         base, bench_b = Compare.side(args.base, cache, cfg, args.machine, args.env)
         head, bench_h = Compare.side(args.head, cache, cfg, args.machine, args.env)
-        cmp = compare_results(base, head, parse_factor(args.factor), bench_h or bench_b,
+        # without the parameter names (benchmarks.json), the controls would be judged as subjects
+        where = os.path.dirname(os.path.dirname(os.path.abspath(head.path if bench_h else base.path)))
+        bench = bench_h or bench_b or load_benchmarks(where)
+        check_known([base, head], bench, where)
+        cmp = compare_results(base, head, parse_factor(args.factor), bench,
                               allow_na=args.allow_na, allow_removed=args.allow_removed)
         emit(args, render_compare(cmp, args.only_changed), cmp)
-        return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), []
+        return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), cache.get("db")
 
 
 class History:
@@ -184,6 +184,8 @@ class History:
 
     @staticmethod
     def check(args):
+        if args.factor is not None:
+            parse_factor(args.factor)
         if args.steps and args.where:
             raise ReportError("--where does not apply to --steps (it reads every stac-manager row)")
         if not args.steps and args.factor is not None:
@@ -192,8 +194,7 @@ class History:
             raise ReportError("history needs a benchmark (mod.Class.method) or scenario (mod.Class), or --steps")
 
     @staticmethod
-    def run(args, cfg: Config) -> tuple[int, list]:
-        History.check(args)
+    def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
         db = ResultsDB(cfg.results_dir)
         branch = args.branch
         if branch == "":
@@ -211,7 +212,7 @@ class History:
                 hist["markdown"] += f"\n![{hist['target']} over the commits]({picture})\n"
                 hist["charts"] = [picture]
         emit(args, hist["markdown"], hist)
-        return EXIT_OK, db.warnings
+        return EXIT_OK, db
 
 
 COMMANDS = (Report, Compare, History)
@@ -257,11 +258,29 @@ def run(argv=None) -> int:
     if not argv or argv[0] not in [c.name for c in COMMANDS] + ["-h", "--help"]:
         argv = ["report"] + argv
     args = build_parser().parse_args(argv)
+    check_args(args)
     cfg = load_config(args.config, args.results, args.repo)
-    code, warnings = args.command_class.run(args, cfg)
-    for w in warnings:
+    code, db = args.command_class.run(args, cfg)
+    for note in db.notes if db else []:  # what a default chose
+        print(f"{PROG}: reading {note}", file=sys.stderr)
+    for w in db.warnings if db else []:
         print(f"{PROG}: warning: {w}", file=sys.stderr)
     return code
+
+
+def check_args(args):
+    """Every argument checked before any work: nothing is read or written on bad input."""
+    check_output(args.output, "--output")
+    check_output(args.json, "--json")
+    if args.output and args.json and os.path.abspath(args.output) == os.path.abspath(args.json):
+        raise ReportError("--output and --json name the same file")
+    check_git_repo(args.repo)
+    where = chart_dir(args)
+    if where is not None and os.path.exists(where) and not os.path.isdir(where):
+        raise ReportError(f"the charts folder {where} is a file")
+    check = getattr(args.command_class, "check", None)
+    if check:
+        check(args)
 
 
 def main(argv=None) -> int:

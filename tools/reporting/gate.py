@@ -18,6 +18,7 @@ import os
 
 from reporting.analyse import CONTROL_KINDS, strategy_kind
 from reporting.errors import ReportError
+from reporting.inputs import check_factor
 from reporting.results import ResultFile, param_names
 from reporting.values import (better_direction, cell_status, default_unit, is_num, json_num, metric_kind,
                               opt_num, param_display, split_name)
@@ -263,14 +264,6 @@ def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchm
 
 def _side_json(rf: ResultFile) -> dict:
     return {"commit": rf.commit_hash, "env": rf.env_name, "machine": rf.machine, "file": rf.path}
-
-
-def check_factor(factor) -> float:
-    """The factor must be a finite number > 1 (NaN would compare false and pass anything)."""
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) \
-            or factor <= 1:
-        raise ReportError(f"--factor must be a finite number > 1 (got {factor!r})")
-    return float(factor)
 
 
 def same_results(base: ResultFile, head: ResultFile) -> bool:

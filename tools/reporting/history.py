@@ -103,7 +103,7 @@ def scenario_history(files: list, target: str, bench: dict, where: dict) -> tupl
     """(headers, table, data) of one scenario class: best row, verdict, workers per commit."""
     table, data = [], []
     for f in files:
-        rows_cur, _ = current_rows(f, bench)
+        rows_cur = current_rows(f, bench)[0]
         rows_cur = {n: r for n, r in rows_cur.items() if scenario_class(split_name(n)[0]) == scenario_class(target)}
         for s in build_scenarios(rows_cur, bench)[0]:
             if any(str(s["params"].get(k)) != w for k, w in where.items()):

@@ -17,6 +17,15 @@ def table(rows, headers) -> str:
     return tabulate(rows, headers=headers, tablefmt=TABLEFMT, disable_numparse=True)
 
 
+def md_cell(text: str, limit: int = 80) -> str:
+    """Free text (a commit subject) as one Markdown table cell: ``|`` escaped, one line, at most
+    ``limit`` characters (cut with an ellipsis)."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+
 def to_json(data) -> str:
     return json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"
 
@@ -181,6 +190,9 @@ def render_report(rep: dict) -> str:
     if rep["stale_ignored"]:
         out += [f"_Ignored {len(rep['stale_ignored'])} stale result(s) whose benchmark version no longer "
                 f"matches benchmarks.json: {', '.join(rep['stale_ignored'])}._", ""]
+    if rep.get("removed_ignored"):
+        out += [f"_Ignored {len(rep['removed_ignored'])} result(s) of benchmarks no longer in benchmarks.json "
+                f"(removed from the suite): {', '.join(rep['removed_ignored'])}._", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

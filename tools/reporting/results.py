@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from asv.results import get_filename as asv_get_filename
 
 from reporting.errors import ReportError
+from reporting.inputs import check_known, host_machine
 from reporting.values import is_num, metric_kind, param_display, split_name
 
 RESULTS_SCHEMA = 2
@@ -249,18 +250,24 @@ class ResultsDB:
         self.benchmarks = load_benchmarks(results_dir, required=need_benchmarks)
         self._cache: dict = {}
         self.warnings: list[str] = []
+        self.notes: list[str] = []  # what a default chose, said on stderr
 
     def _listing(self, machine: str) -> list:
         return os.listdir(os.path.join(self.results_dir, machine))
 
     def pick_machine(self, machine: str | None) -> str:
         if machine is None:
-            if len(self.machines_with_results) > 1:
+            if len(self.machines_with_results) == 1:
+                return self.machines_with_results[0]
+            host = host_machine()
+            if host not in self.machines_with_results:
                 raise ReportError(
-                    f"results for several machines ({', '.join(self.machines_with_results)}): "
-                    "pick one with --machine"
+                    f"results for several machines ({', '.join(self.machines_with_results)}), none of "
+                    "them this host's (~/.asv-machine.json): pick one with --machine"
                 )
-            return self.machines_with_results[0]
+            others = ", ".join(m for m in self.machines_with_results if m != host)
+            self.notes.append(f"machine {host!r} (this host's, as asv picks it; also here: {others})")
+            return host
         if machine not in self.machines:
             raise ReportError(
                 f"no results for machine {machine!r} in {self.results_dir} "
@@ -281,6 +288,8 @@ class ResultsDB:
                 good.append(parse_result_file(os.path.join(mdir, fn)))
             except ReportError as exc:
                 bad.append(BadFile.of(os.path.join(mdir, fn), str(exc)))
+        if self.benchmarks is not None:
+            check_known(good, self.benchmarks, self.results_dir)
         self._cache[machine] = (good, bad)
         return good, bad
 
@@ -395,6 +404,11 @@ def resolve_commit(spec: str, hashes: set, repo: str | None, bad: list | None = 
     when a readable file matches: picking the readable one would hide the other."""
     spec_l = spec.lower()
     full = None
+    if re.fullmatch(r"[0-9a-f]{1,3}", spec_l) and not (repo and git_rev_parse(repo, spec)):
+        matches = sorted(h for h in hashes if h.lower().startswith(spec_l))
+        if matches:  # as git: a prefix shorter than 4 characters is never taken
+            raise ReportError(f"commit prefix {spec!r} is too short (at least 4 characters)"
+                              + (f" and ambiguous: {', '.join(m[:12] for m in matches)}" if len(matches) > 1 else ""))
     if re.fullmatch(r"[0-9a-f]{4,40}", spec_l):
         matches = sorted(h for h in hashes if h.lower().startswith(spec_l))
         if len(matches) > 1:

@@ -26,7 +26,7 @@ import statistics
 from reporting.analyse import current_rows, strategy_kind
 from reporting.errors import ReportError
 from reporting.gate import DRIFT_PERCENTILE, EPS, percentile
-from reporting.render import table
+from reporting.render import md_cell, table
 from reporting.results import git_subject, param_names
 from reporting.values import fmt_num, is_num, param_display, param_value, split_name
 
@@ -67,7 +67,7 @@ def commit_values(f, bench: dict) -> dict:
     no ``track_throughput``, and mixing the two across commits would make steps of its own.
     """
     found: dict = {}
-    rows, _ = current_rows(f, bench)
+    rows = current_rows(f, bench)[0]
     for name, row in rows.items():
         prefix, method = split_name(name)
         suite, _, cls = prefix.rpartition(".")
@@ -248,7 +248,7 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
         return out + ["_No step beyond the noise floor._", ""]
     steps = [[st["date_utc"], f"`{st['commit'][:8]}`", st["series"], _ratio(st["ratio"]),
               _times(st["control_ratio"]), _times(st["net_ratio"]),
-              st["subject"] or "—"] for st in s["steps"]]
+              md_cell(st["subject"] or "—")] for st in s["steps"]]
     return out + ["**Steps beyond the noise floor:**", "",
                   table(steps, ["Date (UTC)", "Commit", "Series", "Ratio", "Control moved", "Net of control",
                                          "What changed"]), ""]
@@ -259,7 +259,7 @@ def _render_shifts(shifts: list, factor: float) -> list:
         return [f"_No level shift beyond {factor:g}x (asv's step detection)._", ""]
     rows = [[sh["date_utc"], f"`{sh['commit'][:8]}`", sh["series"],
              f"{fmt_num(sh['before'])} → {fmt_num(sh['after'])} ({sh['commits_before']} → {sh['commits_after']} commits)",
-             _ratio(sh["ratio"]), _times(sh["control_ratio"]), _times(sh["net_ratio"]), sh["subject"] or "—"]
+             _ratio(sh["ratio"]), _times(sh["control_ratio"]), _times(sh["net_ratio"]), md_cell(sh["subject"] or "—")]
             for sh in shifts]
     return ["**Level shifts (asv's step detection, net of the controls):**", "",
             table(rows, ["From (UTC)", "Commit", "Series", "Level items/s", "Ratio", "Control moved",
