@@ -11,12 +11,15 @@ import functools
 import math
 import random
 
-from . import (CONCURRENCY, CONDITION_LEVELS, LATENCY, N_ITEMS, datagen, ingest_config, ingest_each,
-               ingest_module, make_context, probe, strategies)
-from . import _stacclients as clients
-from ._harness import ResultMismatch, Scenario, check_items, items_per_second, measured_where
-from ._stacserver import DEFAULT_PROXY, StacApi
-from .strategies import CEILING, HARNESS, SUBJECT
+from .lib import api_clients as clients
+from .lib import datacache, sources, strategies
+from .lib.api_server import DEFAULT_PROXY, StacApi
+from .lib.checks import ResultMismatch, check_items
+from .lib.itemgen import COLLECTION_ID
+from .lib.scenario import Scenario, items_per_second, measured_where, preload
+from .lib.settings import CONCURRENCY, CONDITION_LEVELS, LATENCY, N_ITEMS
+from .lib.strategies import CEILING, HARNESS, SUBJECT
+from .lib.subject import ingest_config, ingest_each, ingest_module, make_context, probe
 
 try:
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -75,7 +78,7 @@ class _ApiIngest(Scenario):
     param_names = ["n_items", "strategy", "concurrency", "latency_ms"]
 
     def setup_cache(self):
-        return {n: str(datagen.ensure_dataset(n)) for n in N_ITEMS}
+        return {n: str(datacache.ensure_dataset(n)) for n in N_ITEMS}
 
     def proxy_options(self, strategy, condition):
         """The hook: proxy options (``DEFAULT_PROXY`` keys) for the last parameter, here latency (ms)."""
@@ -91,8 +94,8 @@ class _ApiIngest(Scenario):
             self.fetch = self._ceiling_latency(n_items, concurrency, options["latency_ms"])
             return
         root = roots[n_items]
-        self.api = StacApi(datagen.source_path(root, "feature_collection"),
-                           datagen.source_path(root, "collection") / "collection.json",
+        self.api = StacApi(sources.source_path(root, "feature_collection"),
+                           sources.source_path(root, "collection") / "collection.json",
                            **{k: v for k, v in options.items() if k not in AFTER_WARMUP}).start()
         self.url = self.api.url
         build = {SUBJECT: self._module, CEILING: self._ceiling_fetch}.get(strategies.kind(strategy), self._client)
@@ -134,17 +137,17 @@ class _ApiIngest(Scenario):
 
     def _client(self, strategy, concurrency):
         def fetch():
-            items = clients.fetch_all(strategy, self.url, datagen.COLLECTION_ID, self.limit, concurrency, RETRY)
+            items = clients.fetch_all(strategy, self.url, COLLECTION_ID, self.limit, concurrency, RETRY)
             return check_api_items(items, self.n, self.label, self.url)
         fetch()  # warm-up: fills the proxy's response cache, checks once
         return fetch
 
     def _module(self, strategy, concurrency):
-        base = {"mode": "api", "source": self.url, "collection_id": datagen.COLLECTION_ID, "limit": self.limit}
+        base = {"mode": "api", "source": self.url, "collection_id": COLLECTION_ID, "limit": self.limit}
         conf = ingest_config(base, strategy, concurrency)
         cls, _ = ingest_module()
         probe(lambda: cls(conf), "take an api config")
-        context = make_context(data={"collection_id": datagen.COLLECTION_ID})
+        context = make_context(data={"collection_id": COLLECTION_ID})
 
         def fetch():
             items = []  # what arrived before an error is kept: IncompleteFetch.fetched
@@ -168,9 +171,9 @@ class _ApiIngest(Scenario):
 
     def _ceiling_fetch(self, strategy, concurrency):
         """The pages the offset strategy needs, known in advance, fetched as bytes (no JSON decoding)."""
-        bodies = [clients.search_body(datagen.COLLECTION_ID, self.limit, skip=k * self.limit)
+        bodies = [clients.search_body(COLLECTION_ID, self.limit, skip=k * self.limit)
                   for k in range(n_pages(self.n))]
-        pages = clients.aiohttp_offset(self.url, datagen.COLLECTION_ID, self.limit, 1, RETRY)
+        pages = clients.aiohttp_offset(self.url, COLLECTION_ID, self.limit, 1, RETRY)
         check_api_items(pages, self.n, self.label, self.url)
         sizes = clients.raw_fetch(self.url, bodies, concurrency, RETRY)  # warm-up (same bodies)
 
@@ -298,7 +301,7 @@ class ServerCapacity(_ApiIngest):
         fastest = 0.0
         for strategy, concurrency in headroom_runs():
             def fetch(s=strategy, c=concurrency):
-                items = clients.fetch_all(s, self.url, datagen.COLLECTION_ID, self.limit, c, RETRY)
+                items = clients.fetch_all(s, self.url, COLLECTION_ID, self.limit, c, RETRY)
                 check_api_items(items, self.n, f"{self.label}/{s}/{c}", self.url)
 
             if strategy.startswith("pystac_client") and not _has_pystac_client():
@@ -308,3 +311,6 @@ class ServerCapacity(_ApiIngest):
         return capacity / fastest
 
     track_headroom.unit = "x"
+
+
+preload()

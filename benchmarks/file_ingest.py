@@ -6,7 +6,7 @@ ceilings, which never import stac-manager (the full profile).  Both share parame
 so the report shows them as one scenario; ``Control`` is the history profile's cheap
 subject-independent row, whose drift across commits is the noise floor.
 
-Every run is checked whole (``_checks.ItemCheck``): exactly the source's items, each equal
+Every run is checked whole (``checks.ItemCheck``): exactly the source's items, each equal
 to its source item (digests stored with the dataset) and valid STAC.  ``GeoParquet`` reads
 the standard stac-geoparquet layout; ``Malformed`` a directory where 5 % of the files are
 not items, which every strategy must skip and count (``track_bad_items``).
@@ -17,10 +17,21 @@ import functools
 import time
 import tracemalloc
 
-from . import (CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS, datagen, import_subject, ingest_config,
-               ingest_each, ingest_module, make_context, probe_ingest, strategies, _checks, _sources)
-from ._harness import ItemCheck, ResultMismatch, Runner, Scenario, measured_where
-from .strategies import CEILING, HARNESS, SUBJECT
+from .lib import checks, datacache, loaders, sources, strategies
+from .lib.checks import ItemCheck, ResultMismatch
+from .lib.itemgen import malformed_files
+from .lib.runners import Runner
+from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
+from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
+from .lib.strategies import CEILING, HARNESS, SUBJECT
+from .lib.subject import (
+    import_subject,
+    ingest_config,
+    ingest_each,
+    ingest_module,
+    make_context,
+    probe_ingest,
+)
 
 try:
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -32,28 +43,28 @@ except ImportError:  # outside asv (tests, by hand)
 @functools.lru_cache(maxsize=8)
 def stored_digests(root):
     """The item digests stored beside the dataset at ``root``, loaded once per process."""
-    return datagen.read_digests(root)
+    return datacache.read_digests(root)
 
 
 class _FileIngest(Scenario):
-    """Ingest one on-disk source; ``source`` names it (see datagen.SOURCES)."""
+    """Ingest one on-disk source; ``source`` names it (a row of ``lib.sources.TABLE``)."""
 
     source = None
     version = "3"
     param_names = ["n_items", "strategy", "concurrency"]
-    #: An encoding allowance of this source (see ``_checks.canonical_datetimes``).
+    #: An encoding allowance of this source (see ``checks.canonical_datetimes``).
     normalise = None
 
     def setup_cache(self):
-        return {n: str(datagen.ensure_dataset(n)) for n in {*N_ITEMS, PROBE_ITEMS}}
+        return {n: str(datacache.ensure_dataset(n)) for n in {*N_ITEMS, PROBE_ITEMS}}
 
     def setup(self, roots, n_items, strategy, concurrency):
         self.n = n_items
         strategies.check_workers(strategy, concurrency)
-        datagen.check_source(roots[n_items], self.source)
+        datacache.check_source(roots[n_items], self.source)
         self.digests = stored_digests(roots[n_items])
-        _checks.prepare(n_items)
-        path = datagen.source_path(roots[n_items], self.source)
+        checks.prepare(n_items)
+        path = sources.source_path(roots[n_items], self.source)
         label = f"{self.source}/{strategy}/{concurrency}"
         kind = strategies.kind(strategy)
         if kind == SUBJECT:
@@ -61,11 +72,11 @@ class _FileIngest(Scenario):
         elif kind == CEILING:
             self.run = self._ceiling(path, strategy, concurrency, label)
         else:
-            units = _sources.units(self.source, path, n_items)
+            units = sources.units(self.source, path, n_items)
             if len(units) == 1 and concurrency > 1:
                 raise NotImplementedError(f"one {self.source} document cannot be split")
             self.runner = Runner(strategy, concurrency)
-            self.run = lambda: self._checked(lambda check: self.runner.each(_sources.load, units, check.add_all),
+            self.run = lambda: self._checked(lambda check: self.runner.each(loaders.load, units, check.add_all),
                                              label)
 
     def _module(self, roots, path, strategy, concurrency, label):
@@ -75,7 +86,7 @@ class _FileIngest(Scenario):
                 base["format"] = "parquet"  # fb2117d..9c76e6a do not detect it
             return ingest_config(base, strategy, concurrency)
 
-        probe = datagen.source_path(roots[PROBE_ITEMS], self.source)
+        probe = sources.source_path(roots[PROBE_ITEMS], self.source)
         probe_ingest(config(probe), f"a {self.source} source")
         conf, context = config(path), make_context()
         self.module_config, self.module_context = conf, context  # Phase1Method times its own loop
@@ -91,18 +102,18 @@ class _FileIngest(Scenario):
         check.finish()
 
     def _ceiling(self, path, strategy, concurrency, label):
-        units = _sources.ceiling_units(self.source, path, self.n)
+        units = sources.ceiling_units(self.source, path, self.n)
         if strategy == "ceiling_parse":
             def produce(check):
                 for unit in units:
-                    check.add_all(_sources.load_orjson(unit))
+                    check.add_all(loaders.load_orjson(unit))
             return lambda: self._checked(produce, label)
         # What must be read: the manifest's sizes of the source's files (collection.json aside).
-        size = sum(v for k, v in datagen.source_sizes(path.parent, self.source).items()
+        size = sum(v for k, v in datacache.source_sizes(path.parent, self.source).items()
                    if not k.endswith("collection.json"))
 
         def run():
-            got = sum(map(_sources.read_bytes, units))
+            got = sum(map(loaders.read_bytes, units))
             if got != size:
                 raise ResultMismatch(f"{label}: read {got} bytes, the manifest says {size}")
         return run
@@ -211,13 +222,13 @@ class GeoParquet(_Harness):
     """One stac-geoparquet file (rustac's layout: WKB geometry, flattened properties, timestamps),
     read back into items by pyarrow + rustac.from_arrow, a row group per unit.
 
-    Any RFC 3339 spelling of the same instant is the same item (``_checks.canonical_datetimes``);
+    Any RFC 3339 spelling of the same instant is the same item (``checks.canonical_datetimes``);
     anything else that differs from the generated item fails.
     """
 
     version = "1"
     source = "geoparquet"
-    normalise = staticmethod(_checks.canonical_datetimes)
+    normalise = staticmethod(checks.canonical_datetimes)
     #: A layout of the Parquet source, whose designs run at every level: here a condition.
     params = [N_ITEMS, strategies.names("file", HARNESS, CEILING), CONDITION_LEVELS]
 
@@ -233,13 +244,13 @@ class GeoParquetModule(_Module):
 
     version = "1"
     source = "geoparquet"
-    normalise = staticmethod(_checks.canonical_datetimes)
+    normalise = staticmethod(checks.canonical_datetimes)
 
 
 # --- malformed files among good ones ----------------------------------------------------------
 
 class _Malformed(_FileIngest):
-    """A directory where ``datagen.MALFORMED_SHARE`` of the files are not items (truncated JSON,
+    """A directory where ``itemgen.MALFORMED_SHARE`` of the files are not items (truncated JSON,
     a JSON array, a non-STAC object): every strategy must deliver exactly the good items and
     count exactly the bad files, else the run fails naming the files."""
 
@@ -248,17 +259,17 @@ class _Malformed(_FileIngest):
 
     def setup(self, roots, n_items, strategy, concurrency):
         self.bad_items, self.counts = None, strategy != "ceiling_read"
-        self.path = path = datagen.source_path(roots[n_items], self.source)
-        self.bad = sorted(str(path / name) for name in datagen.malformed_files(n_items))
+        self.path = path = sources.source_path(roots[n_items], self.source)
+        self.bad = sorted(str(path / name) for name in malformed_files(n_items))
         super().setup(roots, n_items, strategy, concurrency)
         if strategies.kind(strategy) == HARNESS:
-            units = _sources.units(self.source, path, n_items)
+            units = sources.units(self.source, path, n_items)
             label = f"{self.source}/{strategy}/{concurrency}"
-            self.run = lambda: self._counted(lambda consume: self.runner.each(_sources.load_counted, units, consume),
+            self.run = lambda: self._counted(lambda consume: self.runner.each(loaders.load_counted, units, consume),
                                              label)
         elif strategy == "ceiling_parse":
-            units = _sources.units(self.source, path, n_items)
-            self.run = lambda: self._counted(lambda consume: [consume(_sources.load_counted_orjson(u)) for u in units],
+            units = sources.units(self.source, path, n_items)
+            self.run = lambda: self._counted(lambda consume: [consume(loaders.load_counted_orjson(u)) for u in units],
                                              f"{self.source}/{strategy}")
 
     def _check(self, label):
@@ -289,7 +300,7 @@ class _Malformed(_FileIngest):
         count bad items at all); a commit that crashes, yields a bad file's content, drops a
         good item or leaves the collector short of the malformed files fails, naming them.
         """
-        probe_ingest(ingest_config({"mode": "file", "source": str(datagen.source_path(roots[PROBE_ITEMS],
+        probe_ingest(ingest_config({"mode": "file", "source": str(sources.source_path(roots[PROBE_ITEMS],
                                                                                       "directory"))},
                                    strategy, concurrency), "a directory")
         if make_context().failure_collector is None:
@@ -354,7 +365,7 @@ class MalformedModule(_Malformed):
 
 # --- the Phase 1 scripts' measurement ---------------------------------------------------------
 
-class Phase1Method(DirectoryModule, _checks.LastWall):
+class Phase1Method(DirectoryModule, WriteThroughput):
     """The directory read by stac-manager, timed the way the Phase 1 scripts timed it.
 
     stac-manager's branch ``enhancement--profile-ingest-module``,
@@ -379,7 +390,7 @@ class Phase1Method(DirectoryModule, _checks.LastWall):
 
     def _phase1_run(self):
         ids = asyncio.run(self._phase1_ids(ingest_module()[0](self.module_config), self.module_context))
-        _checks.check_ids(ids, self.n, self.label, "Phase 1 count")
+        checks.check_ids(ids, self.n, self.label, "Phase 1 count")
 
     async def _phase1_ids(self, module, context):
         """The Phase 1 timed region (measure_time around measure_memory); sets ``last_wall``."""
@@ -396,3 +407,6 @@ class Phase1Method(DirectoryModule, _checks.LastWall):
                 tracemalloc.stop()
             self.last_wall = time.perf_counter() - start
         return ids
+
+
+preload()

@@ -14,11 +14,15 @@ import time
 
 import orjson
 
-from . import (CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS, config_fields, datagen, import_subject,
-               make_context, probe)
-from . import _checks, _writers as w
-from ._harness import DESIGNS, LastWall, ResultMismatch, Runner, Scenario, measured_where
-from .strategies import CEILING, SUBJECT, check_workers, kind, names
+from .lib import checks, formats, readback
+from .lib.checks import ResultMismatch
+from .lib.itemgen import make_items
+from .lib.readback import SURVIVE
+from .lib.runners import DESIGNS, Runner
+from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
+from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
+from .lib.strategies import CEILING, SUBJECT, check_workers, kind, names
+from .lib.subject import config_fields, import_subject, make_context, probe
 
 #: OutputModule ``buffer_size`` values (its default is 1000).
 BUFFER_SIZES = [100, 1000, 10000]
@@ -32,34 +36,34 @@ def writer_memory(strategy, fsync, **_):
     return kind(strategy) != CEILING and not fsync
 
 
-class _Output(LastWall, Scenario):
+class _Output(WriteThroughput, Scenario):
     """Base: the items to write, a per-benchmark output root, the write-only throughput."""
 
     version = "3"
     label = "output"
 
     def setup_cache(self):
-        return {n: datagen.make_items(n) for n in N_ITEMS}
+        return {n: make_items(n) for n in N_ITEMS}
 
     def _begin(self, cache, n_items, label):
         self.n, self.items = n_items, cache[n_items]
         self.label = label
         self.last_wall = None
-        for keys in (None, w.SURVIVE):  # the checks' once-per-process work, outside the timed runs
-            _checks.prepare(n_items, keys=keys)
-        self.root = w.make_root(type(self).__name__)
+        for keys in (None, SURVIVE):  # the checks' once-per-process work, outside the timed runs
+            checks.prepare(n_items, keys=keys)
+        self.root = formats.make_root(type(self).__name__)
 
     def _checked(self, write, check):
         """One run: ``write(directory)`` timed, then ``check(directory)``; the directory is removed."""
         def run():
-            directory = w.fresh_dir(self.root)
+            directory = formats.fresh_dir(self.root)
             try:
                 start = time.perf_counter()
                 write(directory)
                 self.last_wall = time.perf_counter() - start
                 check(directory)
             finally:
-                w.remove(directory)
+                formats.remove(directory)
         return run
 
 
@@ -105,18 +109,18 @@ class _Module(_Output):
     def setup(self, cache, n_items, strategy, concurrency, buffer_size):
         self._begin(cache, n_items, f"module-{self.fmt}/buffer {buffer_size}")
         self.context = make_context()
-        check = w.check_item_files if self.fmt == "json" else w.check_parquet_files
-        probe_items = datagen.make_items(PROBE_ITEMS)
-        directory = w.fresh_dir(self.root)
+        check = readback.check_item_files if self.fmt == "json" else readback.check_parquet_files
+        probe_items = make_items(PROBE_ITEMS)
+        directory = formats.fresh_dir(self.root)
         probe(lambda: run_output_module(self.fmt, directory, buffer_size, probe_items, self.context),
               f"write {self.fmt}")
-        check(directory, PROBE_ITEMS, self.label + " (probe)", keys=w.SURVIVE)
-        w.remove(directory)
+        check(directory, PROBE_ITEMS, self.label + " (probe)", keys=SURVIVE)
+        formats.remove(directory)
 
         def write(d):
             run_output_module(self.fmt, d, buffer_size, self.items, self.context)
 
-        self.run = self._checked(write, lambda d: check(d, self.n, self.label, keys=w.SURVIVE))
+        self.run = self._checked(write, lambda d: check(d, self.n, self.label, keys=SURVIVE))
 
 
 class ModuleJson(_Module):
@@ -154,25 +158,25 @@ class ItemFiles(_Output):
         if strategy in DESIGNS:
             self.runner = Runner(strategy, concurrency)  # n/a: loop above 1, too many processes
         self._begin(cache, n_items, f"item_files/{strategy}/{concurrency}/fsync={fsync}")
-        check = lambda d: w.check_item_files(d, self.n, self.label)  # noqa: E731
+        check = lambda d: readback.check_item_files(d, self.n, self.label)  # noqa: E731
         if strategy == "ceiling_serialise":
             self.run = self._serialise_only()
             return
         if strategy == "ceiling_write":
-            blobs = [(item["id"], w.dumps_item(item)) for item in self.items]
+            blobs = [(item["id"], formats.dumps_item(item)) for item in self.items]
 
             def write(d):
                 for iid, data in blobs:
-                    w.write_blob_file((str(d), iid, data, fsync))
+                    formats.write_blob_file((str(d), iid, data, fsync))
                 if fsync:
-                    w.fsync_path(d)
+                    formats.fsync_path(d)
             self.run = self._checked(write, check)
             return
 
         def write(d):
-            done = self.runner.map(w.write_item_file, [(str(d), item, fsync) for item in self.items])
+            done = self.runner.map(formats.write_item_file, [(str(d), item, fsync) for item in self.items])
             if fsync:
-                w.fsync_path(d)
+                formats.fsync_path(d)
             if len(done) != self.n:
                 raise ResultMismatch(f"{self.label}: {len(done)} writes returned")
         self.run = self._checked(write, check)
@@ -188,7 +192,7 @@ class ItemFiles(_Output):
 
 def check_blobs(blobs, n_items, label):
     """The serialise-only ceiling's check: one blob per item, each decoding to its item."""
-    check = _checks.ItemCheck(n_items, label)
+    check = checks.ItemCheck(n_items, label)
     for blob in blobs:
         check.add(orjson.loads(blob))
     check.finish()
@@ -197,7 +201,7 @@ def check_blobs(blobs, n_items, label):
 class SingleFile(_Output):
     """All items in one file: FeatureCollection, ndjson, Parquet, stac-geoparquet; with and without fsync."""
 
-    params = [N_ITEMS, [*w.SINGLE_FILE, *CEILINGS], [1], FSYNC]
+    params = [N_ITEMS, [*formats.SINGLE_FILE, *CEILINGS], [1], FSYNC]
     param_names = ["n_items", "strategy", "concurrency", "fsync"]
     time_run = None  # as ItemFiles
     track_mem_mb = measured_where(Scenario.track_mem_mb, params, param_names, writer_memory)
@@ -216,22 +220,22 @@ class SingleFile(_Output):
                 start = time.perf_counter()
                 blob = orjson.dumps({"type": "FeatureCollection", "features": self.items})
                 self.last_wall = time.perf_counter() - start
-                _checks.check_ids([m.decode() for m in w.ID_PATTERN.findall(blob)], self.n, self.label,
+                checks.check_ids([m.decode() for m in checks.ID_PATTERN.findall(blob)], self.n, self.label,
                                   "serialised")
             self.run = run
             return
         if strategy == "ceiling_write":
             blob = b"".join(orjson.dumps(item) + b"\n" for item in self.items)
-            writer, name, check = (lambda items, path, fsync: w.write_file(path, blob, fsync),
-                                   "items.ndjson", w.check_ndjson)
+            writer, name, check = (lambda items, path, fsync: formats.write_file(path, blob, fsync),
+                                   "items.ndjson", readback.check_ndjson)
         else:
-            writer, name = w.SINGLE_FILE[strategy]
-            check = w.SINGLE_FILE_CHECKS[strategy]
+            writer, name = formats.SINGLE_FILE[strategy]
+            check = readback.SINGLE_FILE_CHECKS[strategy]
 
         def write(d):
             writer(self.items, d / name, fsync)
             if fsync:
-                w.fsync_path(d)
+                formats.fsync_path(d)
         self.run = self._checked(write, lambda d: check(d / name, self.n, self.label))
 
 
@@ -243,4 +247,4 @@ class Control(ItemFiles):
     time_run = Scenario.time_run  # its time's drift is the noise floor
 
 
-_checks.preload(keys=w.SURVIVE)
+preload(keys=SURVIVE)

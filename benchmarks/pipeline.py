@@ -35,11 +35,23 @@ excluded) are timed around each stage's calls within one run.
 import asyncio
 import time
 
-from . import (CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS, _sources, datagen, import_subject,
-               ingest_config, ingest_module, make_context, probe, probe_ingest, checkpoint_manager, strategies)
-from . import _checks, _writers as w
-from ._harness import LastWall, ResultMismatch, Runner, Scenario, flatten, measured_where
-from .strategies import HARNESS, HYBRID, SUBJECT
+from .lib import checks, datacache, formats, loaders, readback, sources, strategies
+from .lib.checks import ResultMismatch
+from .lib.itemgen import item_id, make_item
+from .lib.readback import SURVIVE
+from .lib.runners import Runner, flatten
+from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
+from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
+from .lib.strategies import HARNESS, HYBRID, SUBJECT
+from .lib.subject import (
+    checkpoint_manager,
+    import_subject,
+    ingest_config,
+    ingest_module,
+    make_context,
+    probe,
+    probe_ingest,
+)
 
 #: Items per ingest/output batch of the concurrent variants (OutputModule's default buffer_size).
 BATCH = 1000
@@ -53,7 +65,7 @@ STAGES = ("ingest", "transform", "output", "checkpoint")
 
 def expected_item(i):
     """Item ``i`` as it must land on disk: the generated item with ``UPDATES`` applied."""
-    item = datagen.make_item(i)
+    item = make_item(i)
     for path, value in UPDATES.items():
         _, key = path.split(".", 1)
         item["properties"][key] = value
@@ -69,7 +81,7 @@ def _modules():
     return update, output
 
 
-class _Pipeline(LastWall, Scenario):
+class _Pipeline(WriteThroughput, Scenario):
     """Ingest a directory, update two fields, write JSON per item: end-to-end variants."""
 
     version = "3"
@@ -79,15 +91,15 @@ class _Pipeline(LastWall, Scenario):
     stand_in = False
 
     def setup_cache(self):
-        return {n: str(datagen.ensure_dataset(n)) for n in {*N_ITEMS, PROBE_ITEMS}}
+        return {n: str(datacache.ensure_dataset(n)) for n in {*N_ITEMS, PROBE_ITEMS}}
 
     def setup(self, roots, n_items, strategy, concurrency, checkpoint):
         self.n, self.strategy, self.checkpoint = n_items, strategy, checkpoint
         self.kind = strategies.kind(strategy)
         strategies.check_workers(strategy, concurrency)
         self.label = f"pipeline/{strategy}/{concurrency}/checkpoint={checkpoint}"
-        source = datagen.source_path(roots[n_items], "directory")
-        probe_dir = datagen.source_path(roots[PROBE_ITEMS], "directory")
+        source = sources.source_path(roots[n_items], "directory")
+        probe_dir = sources.source_path(roots[PROBE_ITEMS], "directory")
         if self.kind != HARNESS:
             self.update_cls, self.output_cls = _modules()
             self.ingest_cls, _ = ingest_module()
@@ -99,14 +111,14 @@ class _Pipeline(LastWall, Scenario):
             inputs, probe_inputs = conf(source), conf(probe_dir)
         else:
             self.runner = Runner("threads" if self.kind == HYBRID else strategy, concurrency)
-            inputs = _sources.units("directory", source, n_items)
-            probe_inputs = _sources.units("directory", probe_dir, PROBE_ITEMS)
+            inputs = sources.units("directory", source, n_items)
+            probe_inputs = sources.units("directory", probe_dir, PROBE_ITEMS)
         for n in (n_items, PROBE_ITEMS):  # the checks' once-per-process work, outside the timed runs
-            _checks.prepare(n, expected_item, w.SURVIVE, LOOSE_PROPS)
-        self.root = w.make_root("Pipeline")
+            checks.prepare(n, expected_item, SURVIVE, LOOSE_PROPS)
+        self.root = formats.make_root("Pipeline")
         try:
             if checkpoint:
-                cp = checkpoint_manager(str(w.fresh_dir(self.root)))
+                cp = checkpoint_manager(str(formats.fresh_dir(self.root)))
                 if not all(hasattr(cp, m) for m in ("mark_completed", "is_completed", "flush")):
                     raise NotImplementedError("this commit's CheckpointManager has no mark_completed")
             # the whole pipeline on the probe dataset: a commit that cannot run it is n/a
@@ -118,7 +130,7 @@ class _Pipeline(LastWall, Scenario):
         self.run = lambda: self._run(self.n, inputs)
 
     def _probe_update(self):
-        item = datagen.make_item(0)
+        item = make_item(0)
         try:
             out = self.update_cls({"updates": dict(UPDATES)}).modify(item, make_context())
         except Exception as exc:
@@ -131,7 +143,7 @@ class _Pipeline(LastWall, Scenario):
 
     def _run(self, n_items, inputs):
         """One complete, checked run over ``inputs`` (ingest config or item-file units)."""
-        directory = w.fresh_dir(self.root)
+        directory = formats.fresh_dir(self.root)
         try:
             out_dir = directory / "out"
             cp = checkpoint_manager(str(directory / "checkpoints")) if self.checkpoint else None
@@ -146,14 +158,14 @@ class _Pipeline(LastWall, Scenario):
                 self._harness(inputs, out_dir, stages)
             self.last_wall = time.perf_counter() - start
             self.last_stages = stages
-            w.check_item_files(out_dir, n_items, self.label, expect=expected_item, keys=w.SURVIVE,
+            readback.check_item_files(out_dir, n_items, self.label, expect=expected_item, keys=SURVIVE,
                                loose_props=LOOSE_PROPS, stand_in=self.stand_in)
             if cp is not None:
-                done = sum(cp.is_completed(datagen.item_id(i)) for i in range(n_items))
+                done = sum(cp.is_completed(item_id(i)) for i in range(n_items))
                 if done != n_items:
                     raise ResultMismatch(f"{self.label}: {done} of {n_items} items checkpointed")
         finally:
-            w.remove(directory)
+            formats.remove(directory)
 
     async def _module(self, ingest_conf, out_dir, context, cp, stages):
         """stac-manager's streaming pipeline: fetch -> modify -> bundle, then finalize."""
@@ -205,7 +217,7 @@ class _Pipeline(LastWall, Scenario):
             output = None if batched else self.output_cls({"format": "json", "base_dir": str(out_dir)})
             for lo in range(0, len(units), BATCH):
                 t0 = clock()
-                items = flatten(self.runner.map(_sources.load, units[lo:lo + BATCH]))
+                items = flatten(self.runner.map(loaders.load, units[lo:lo + BATCH]))
                 t1 = clock()
                 stages["ingest"] += t1 - t0
                 if cp is not None:
@@ -240,7 +252,7 @@ class _Pipeline(LastWall, Scenario):
         """The control: the same three stages with no stac-manager (``cp`` is never set here)."""
         clock = time.perf_counter
         t0 = clock()
-        items = flatten(self.runner.map(_sources.load, units))
+        items = flatten(self.runner.map(loaders.load, units))
         t1 = clock()
         for item in items:
             for path, value in UPDATES.items():
@@ -257,8 +269,8 @@ class _Pipeline(LastWall, Scenario):
             return
         items_dir = out_dir / str(items[0].get("collection", "default")) / "items"
         items_dir.mkdir(parents=True, exist_ok=True)
-        units = [(str(items_dir), w.relative_links(item), False) for item in items]
-        self.runner.map(w.write_item_file, units)
+        units = [(str(items_dir), formats.relative_links(item), False) for item in items]
+        self.runner.map(formats.write_item_file, units)
 
 
 class Pipeline(_Pipeline):
@@ -266,7 +278,7 @@ class Pipeline(_Pipeline):
 
     ``track_throughput`` and ``track_mem_mb`` (without checkpoints) only, checkpoints at
     ``CONDITION_LEVELS``; the written ``updated`` stamps are validated through stand-ins
-    (``_validcache.stand_in``), so a run checks in 0.1 s what took 1.3 s.
+    (``validity.stand_in``), so a run checks in 0.1 s what took 1.3 s.
     """
 
     params = [N_ITEMS, strategies.names("pipeline", HYBRID), CONCURRENCY, [False, True]]
@@ -346,4 +358,4 @@ def _item_path(out_dir, item):
     return out_dir / str(item.get("collection", "default")) / "items" / f"{item['id']}.json"
 
 
-_checks.preload(expected_item, w.SURVIVE, LOOSE_PROPS)
+preload(expected_item, SURVIVE, LOOSE_PROPS)

@@ -6,8 +6,8 @@ import socket
 import psutil
 import pytest
 
-from benchmarks import _stacclients as clients
-from benchmarks import _stacserver, datagen
+from benchmarks.lib import api_clients as clients
+from benchmarks.lib import api_server, datacache, itemgen, sources
 
 N = 60
 LIMIT = 10  # 6 pages of 10 items
@@ -19,12 +19,12 @@ FAST_RETRY = clients.Retry(attempts=5, backoff=0.01, max_wait=2.0, timeout=10.0,
 def root(tmp_path_factory):
     if "STAC_BENCH_DATA_DIR" not in os.environ:
         os.environ["STAC_BENCH_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    return datagen.ensure_dataset(N)
+    return datacache.ensure_dataset(N)
 
 
 def new_api(root, **proxy):
-    return _stacserver.StacApi(datagen.source_path(root, "feature_collection"),
-                               datagen.make_collection(datagen.make_items(N)), **proxy)
+    return api_server.StacApi(sources.source_path(root, "feature_collection"),
+                               itemgen.make_collection(itemgen.make_items(N)), **proxy)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def workers(strategy, pooled=3):
 def fetch(api, strategy, concurrency=None, retry=FAST_RETRY):
     """Every item with client ``strategy``, from a StacApi or a URL."""
     url = api if isinstance(api, str) else api.url
-    return clients.fetch_all(strategy, url, datagen.COLLECTION_ID, LIMIT, concurrency or workers(strategy), retry)
+    return clients.fetch_all(strategy, url, itemgen.COLLECTION_ID, LIMIT, concurrency or workers(strategy), retry)
 
 
 def children():

@@ -12,8 +12,7 @@ import psutil
 import pytest
 from api_env import CLIENTS, LIMIT, api, clean, fetch, new_api, root, workers  # noqa: F401
 
-from benchmarks import _stacclients as clients
-
+from benchmarks.lib import api_clients as clients
 
 DEAD_RETRY = clients.Retry(attempts=3, backoff=0.0, timeout=10.0, deadline=60.0)
 

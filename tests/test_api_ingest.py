@@ -7,13 +7,24 @@ test_api_failures.py.
 
 import psutil
 import pytest
-from api_env import (CLIENTS, LIMIT, N, api, children, clean, fetch, new_api, port_closed,  # noqa: F401
-                     root, workers)
+from api_env import (  # noqa: F401
+    CLIENTS,
+    LIMIT,
+    N,
+    api,
+    children,
+    clean,
+    fetch,
+    new_api,
+    port_closed,
+    root,
+    workers,
+)
 
-from benchmarks import _stacclients as clients
-from benchmarks import _stacserver, api_ingest, datagen
-from benchmarks._harness import ResultMismatch
-
+from benchmarks import api_ingest
+from benchmarks.lib import api_clients as clients
+from benchmarks.lib import api_server, itemgen
+from benchmarks.lib.checks import ResultMismatch
 
 # --- the fixture itself ------------------------------------------------------------------
 
@@ -26,11 +37,11 @@ def test_server_and_proxy_start_serve_and_stop_cleanly(root):
         assert len(server.pids) == 2 and all(psutil.pid_exists(pid) for pid in server.pids)
         assert server.url.startswith("http://127.0.0.1:")
         client = Client.open(server.url)
-        assert client.get_collection(datagen.COLLECTION_ID).id == datagen.COLLECTION_ID
-        items = list(client.search(collections=[datagen.COLLECTION_ID], limit=LIMIT).items_as_dicts())
+        assert client.get_collection(itemgen.COLLECTION_ID).id == itemgen.COLLECTION_ID
+        items = list(client.search(collections=[itemgen.COLLECTION_ID], limit=LIMIT).items_as_dicts())
         api_ingest.check_api_items(items, N, "pystac-client", server.url)
         # rustac writes links for the proxy's address: clients never bypass the proxy
-        page = _stacserver.http_json("POST", f"{server.url}/search", {"limit": LIMIT})
+        page = api_server.http_json("POST", f"{server.url}/search", {"limit": LIMIT})
         assert clients.next_link(page)["href"].startswith(server.url)
         stats = server.stats()
         assert stats["search_requests"] >= N // LIMIT and stats["status"] == {"200": stats["requests"]}
@@ -46,7 +57,7 @@ def test_server_and_proxy_start_serve_and_stop_cleanly(root):
 
 def test_a_failed_start_leaves_nothing_behind(root, tmp_path):
     before = {p.pid for p in children()}
-    bad = _stacserver.StacApi(tmp_path / "missing.json", datagen.make_collection([]), startup_timeout=10)
+    bad = api_server.StacApi(tmp_path / "missing.json", itemgen.make_collection([]), startup_timeout=10)
     with pytest.raises(RuntimeError, match="rustac serve exited"):
         bad.start()
     assert {p.pid for p in children()} <= before
@@ -221,13 +232,13 @@ def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monk
     """The added latency is switched on after the warm-up fetch (it fills the cache and checks,
     untimed), so a 50 ms row does not pay 50 pages x 50 ms once more in every setup."""
     warm = []
-    configure = _stacserver.StacApi.configure
+    configure = api_server.StacApi.configure
 
     def spy(self, **changes):
         warm.extend(self.timeline())  # the requests before the timed runs: the warm-up's
         return configure(self, **changes)
 
-    monkeypatch.setattr(_stacserver.StacApi, "configure", spy)
+    monkeypatch.setattr(api_server.StacApi, "configure", spy)
     bench = api_ingest.Search()
     bench.setup(roots(root), N, strategy, 1, 20)
     try:
@@ -356,7 +367,7 @@ def test_api_check_compares_every_item(mangle):
     # One item outside any sample, changed after the server's own links are taken off: it fails.
     base = "http://127.0.0.1:9"
     items = [{**item, "links": [*item["links"], {"rel": "self", "href": f"{base}/x/{item['id']}"}]}
-             for item in datagen.make_items(N)]
+             for item in itemgen.make_items(N)]
     api_ingest.check_api_items(items, N, "clean", base)
     mangle(items[7])
     with pytest.raises(ResultMismatch):

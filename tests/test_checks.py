@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _checks, _validcache, _writers, datagen
-from benchmarks._checks import ItemCheck, ResultMismatch, check_items
+from benchmarks.lib import checks, formats, itemgen, readback, validity
+from benchmarks.lib.checks import ItemCheck, ResultMismatch, check_items
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 60
@@ -20,8 +20,8 @@ UNSAMPLED = 7
 
 @pytest.fixture(scope="module")
 def items():
-    assert UNSAMPLED not in _checks.sample(N)
-    return datagen.make_items(N)
+    assert UNSAMPLED not in checks.sample(N)
+    return itemgen.make_items(N)
 
 
 def fails(items, match, **kwargs):
@@ -88,11 +88,11 @@ def test_generated_items_are_valid_stac_1_0(items, monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    _checks._validator.cache_clear()
+    checks._validator.cache_clear()
     fresh = dict(items[3], id="bench-item-000003")
-    _checks.VALID.discard(datagen.item_digest(fresh))
-    _checks.validate(fresh)
-    assert _checks._validator("1.0.0") is not None and _checks._validator("1.1.0") is not None
+    checks.VALID.discard(itemgen.item_digest(fresh))
+    checks.validate(fresh)
+    assert checks._validator("1.0.0") is not None and checks._validator("1.1.0") is not None
 
 
 @pytest.mark.parametrize("change,match", [
@@ -104,13 +104,13 @@ def test_generated_items_are_valid_stac_1_0(items, monkeypatch):
 ])
 def test_schema_rejects_invalid_items(items, change, match):
     with pytest.raises(ResultMismatch, match=match):
-        _checks.validate({**items[0], **change})
+        checks.validate({**items[0], **change})
 
 
 def test_items_equal_to_an_invalid_source_still_fail_the_schema(items):
     # Stored digests say what the source holds; they do not make it valid STAC.
     invalid = [dict(i, bbox=None) for i in items]
-    digests = [(datagen.item_digest(i), datagen.native_digest(i)) for i in invalid]
+    digests = [(itemgen.item_digest(i), itemgen.native_digest(i)) for i in invalid]
     check = ItemCheck(N, "stored", digests=digests)
     with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):
         check.add_all(invalid)
@@ -120,23 +120,23 @@ def test_items_equal_to_an_invalid_source_still_fail_the_schema(items):
 def schema_calls(monkeypatch, tmp_path):
     """The ids the schema validator sees, from an empty process view and an empty machine store."""
     calls = []
-    real = _checks._validator
+    real = checks._validator
 
     def counting(version):
         validator = real(version)
         return type("V", (), {"iter_errors": lambda self, item: (calls.append(item["id"]),
                                                                  validator.iter_errors(item))[1]})()
 
-    monkeypatch.setattr(_checks, "_validator", counting)
+    monkeypatch.setattr(checks, "_validator", counting)
     forget_this_process(monkeypatch)
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "data"))
     return calls
 
 
 def forget_this_process(monkeypatch):
-    monkeypatch.setattr(_checks, "VALID", set())
-    monkeypatch.setattr(_checks, "_EXPECTED", {})
-    monkeypatch.setattr(_checks, "STORE", _validcache.Store())
+    monkeypatch.setattr(checks, "VALID", set())
+    monkeypatch.setattr(checks, "_EXPECTED", {})
+    monkeypatch.setattr(checks, "STORE", validity.Store())
 
 
 def test_every_item_is_validated_once_per_process(items, schema_calls):
@@ -148,7 +148,7 @@ def test_every_item_is_validated_once_per_process(items, schema_calls):
 
 def test_a_document_is_validated_once_per_machine(items, schema_calls, monkeypatch, tmp_path):
     """asv runs every benchmark in a fresh process: what one validated, the next reads."""
-    script = "from benchmarks import datagen, _checks; _checks.check_items(datagen.make_items(60), 60)"
+    script = "from benchmarks.lib import checks, itemgen; checks.check_items(itemgen.make_items(60), 60)"
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=120,
                    env={**os.environ, "STAC_BENCH_PRELOAD": "0"})
     check_items(items, N)
@@ -163,28 +163,28 @@ def test_an_invalid_document_never_reaches_the_store(items, schema_calls, monkey
     bad = {**items[0], "bbox": None}
     check_items(items, N)  # the store holds the valid ones
     with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):
-        _checks.validate(bad)
-    _checks.STORE.flush()
-    stored = _validcache.store_path().read_bytes()
-    assert len(stored) >= 16 * N and datagen.item_digest(bad) not in {stored[i:i + 16] for i in range(0, len(stored), 16)}
+        checks.validate(bad)
+    checks.STORE.flush()
+    stored = validity.store_path().read_bytes()
+    assert len(stored) >= 16 * N and itemgen.item_digest(bad) not in {stored[i:i + 16] for i in range(0, len(stored), 16)}
     forget_this_process(monkeypatch)
     check_items(items, N)
     with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: bbox"):  # a fresh process too
-        _checks.validate(bad)
+        checks.validate(bad)
 
 
 def test_the_store_keeps_each_lasting_document_once(items, schema_calls, monkeypatch):
     """A pipeline run's documents carry a fresh ``properties.updated``: they never come again, so
     they are validated in the process and not kept; what is kept, is kept once."""
     def stamped(when):
-        return [_writers.relative_links(dict(i, properties={**i["properties"], "updated": when}))
+        return [formats.relative_links(dict(i, properties={**i["properties"], "updated": when}))
                 for i in items]
 
     def stored():
-        path = _validcache.store_path()
+        path = validity.store_path()
         return path.read_bytes() if path.exists() else b""
 
-    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    checks.prepare(N, keys=readback.SURVIVE, loose_props=("updated",))
     before = stored()
     _output_check(stamped("2030-01-01T00:00:00Z"))
     _output_check(stamped("2030-01-01T00:00:01Z"))
@@ -202,16 +202,16 @@ def test_stand_ins_make_fresh_stamps_lasting(items, schema_calls, monkeypatch):
     """The hybrid pipeline's check (``stand_in=True``): fresh ``updated`` stamps validate through one
     stand-in each, kept per machine, so a second run and another process validate nothing."""
     def stamped(when):
-        return [_writers.relative_links(dict(i, properties={**i["properties"], "updated": when}))
+        return [formats.relative_links(dict(i, properties={**i["properties"], "updated": when}))
                 for i in items]
 
-    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    checks.prepare(N, keys=readback.SURVIVE, loose_props=("updated",))
     before = len(schema_calls)
     _output_check(stamped("2030-01-01T00:00:00Z"), stand_in=True)
     _output_check(stamped("2030-01-01T00:00:01.5+00:00"), stand_in=True)
     assert len(schema_calls) == before + N  # the second run's stand-ins were the first's
     forget_this_process(monkeypatch)
-    _checks.prepare(N, keys=_writers.SURVIVE, loose_props=("updated",))
+    checks.prepare(N, keys=readback.SURVIVE, loose_props=("updated",))
     before = len(schema_calls)
     _output_check(stamped("2031-05-05T05:05:05Z"), stand_in=True)
     assert len(schema_calls) == before  # kept on the machine
@@ -220,7 +220,7 @@ def test_stand_ins_make_fresh_stamps_lasting(items, schema_calls, monkeypatch):
 @pytest.mark.parametrize("updated", ["2030-01-01T00:00:00+02:00", 17])
 def test_a_stamp_the_schema_rejects_is_never_stood_in(items, updated):
     """Only a value the schema's pattern accepts is replaced: anything else is validated as it is."""
-    got = [_writers.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
+    got = [formats.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
            for i in items]
     got[UNSAMPLED]["properties"]["updated"] = updated
     with pytest.raises(ResultMismatch, match="not a valid STAC 1.0.0 item: properties/updated"):
@@ -228,17 +228,17 @@ def test_a_stamp_the_schema_rejects_is_never_stood_in(items, updated):
 
 
 def test_the_schemas_constrain_stood_in_stamps_by_pattern_only():
-    """``_validcache.stand_in`` is sound while the vendored schemas ask no more of these properties
+    """``validity.stand_in`` is sound while the vendored schemas ask no more of these properties
     than a string ending ``Z`` or ``+00:00`` (format is not asserted: no format checker)."""
     import json
     for folder in ("stac-1.0.0", "stac-1.1.0"):
-        texts = "".join(p.read_text() for p in sorted((_validcache.SCHEMA_DIR / folder).glob("*.json")))
-        schema = json.loads((_validcache.SCHEMA_DIR / folder / "datetime.json").read_text())
-        for prop in _validcache.STAND_IN_PROPS:
+        texts = "".join(p.read_text() for p in sorted((validity.SCHEMA_DIR / folder).glob("*.json")))
+        schema = json.loads((validity.SCHEMA_DIR / folder / "datetime.json").read_text())
+        for prop in validity.STAND_IN_PROPS:
             spec = {k: v for k, v in schema["properties"][prop].items() if k != "title"}
             assert spec == {"type": "string", "format": "date-time", "pattern": "(\\+00:00|Z)$"}, (folder, prop)
             assert texts.count(f'"{prop}"') == 1, f"{folder} constrains {prop} elsewhere too"
-    assert _checks._validator("1.0.0").format_checker is None
+    assert checks._validator("1.0.0").format_checker is None
 
 
 # --- allowances that stay: server links, SURVIVE keys, properties.updated, instants ---------
@@ -256,13 +256,13 @@ def test_normalise_removes_only_what_it_is_told(items):
 
 
 def _output_check(got, stand_in=False):
-    check = ItemCheck(N, "out", keys=_writers.SURVIVE, loose_props=("updated",), stand_in=stand_in)
+    check = ItemCheck(N, "out", keys=readback.SURVIVE, loose_props=("updated",), stand_in=stand_in)
     check.add_all(got)
     check.finish()
 
 
 def test_survive_keys_and_updated_are_the_only_allowances(items):
-    relinked = [_writers.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
+    relinked = [formats.relative_links(dict(i, properties={**i["properties"], "updated": "2030-01-01T00:00:00Z"}))
                 for i in items]
     _output_check(relinked)
     bad = copy.deepcopy(relinked)
@@ -272,11 +272,11 @@ def test_survive_keys_and_updated_are_the_only_allowances(items):
 
 
 def test_outside_survive_an_item_must_still_be_valid_stac(items):
-    relinked = [_writers.relative_links(i) for i in items]
+    relinked = [formats.relative_links(i) for i in items]
     relinked[UNSAMPLED]["stac_version"] = "0.8"
     with pytest.raises(ResultMismatch, match="no STAC item schema"):
         _output_check(relinked)
-    relinked = [_writers.relative_links(i) for i in items]
+    relinked = [formats.relative_links(i) for i in items]
     relinked[UNSAMPLED]["links"] = [{"rel": "self"}]
     with pytest.raises(ResultMismatch, match="not a valid STAC"):
         _output_check(relinked)
@@ -288,16 +288,16 @@ def test_instants_spelled_differently_are_the_same_item(items):
         item["properties"]["created"] = item["properties"]["created"].replace("Z", "+00:00")
         item["properties"]["updated"] = item["properties"]["updated"].replace("Z", ".000+00:00")
     fails(spelled, "'properties' differs")
-    check_items(spelled, N, normalise=_checks.canonical_datetimes)
+    check_items(spelled, N, normalise=checks.canonical_datetimes)
     objects = copy.deepcopy(items)
     objects[UNSAMPLED]["properties"]["created"] = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    fails(objects, "differs from the source", normalise=_checks.canonical_datetimes)
+    fails(objects, "differs from the source", normalise=checks.canonical_datetimes)
 
 
 def test_check_ids_is_the_one_id_set_check():
-    ids = [datagen.item_id(i) for i in range(N)]
-    _checks.check_ids(ids, N, "x", "blobs")
+    ids = [itemgen.item_id(i) for i in range(N)]
+    checks.check_ids(ids, N, "x", "blobs")
     with pytest.raises(ResultMismatch, match="1 duplicated"):
-        _checks.check_ids(ids + ids[:1], N, "x", "blobs")
+        checks.check_ids(ids + ids[:1], N, "x", "blobs")
     with pytest.raises(ResultMismatch, match="1 lost"):
-        _checks.check_ids(ids[1:], N, "x", "blobs")
+        checks.check_ids(ids[1:], N, "x", "blobs")

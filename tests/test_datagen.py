@@ -12,25 +12,26 @@ import pyarrow.parquet as pq
 import pytest
 from stac_pydantic import Collection, Item
 
-from benchmarks import SCALES, _scale, datagen
+from benchmarks.lib import checks, datacache, itemgen, sources
+from benchmarks.lib.settings import SCALES, scale
 
 
 def test_items_are_seeded_and_independent_of_order():
-    assert datagen.make_item(7) == datagen.make_items(10)[7]
-    assert datagen.make_item(7) == datagen.make_item(7)
-    assert datagen.make_item(7) != datagen.make_item(8)
-    assert datagen.make_item(7, seed=1) != datagen.make_item(7)
+    assert itemgen.make_item(7) == itemgen.make_items(10)[7]
+    assert itemgen.make_item(7) == itemgen.make_item(7)
+    assert itemgen.make_item(7) != itemgen.make_item(8)
+    assert itemgen.make_item(7, seed=1) != itemgen.make_item(7)
 
 
 def test_items_are_valid_stac_and_about_5kb():
-    items = datagen.make_items(50)
+    items = itemgen.make_items(50)
     for item in items[::7]:
         Item.model_validate(item)
     sizes = [len(json.dumps(item, separators=(",", ":"))) for item in items]
     assert 3500 < min(sizes) and max(sizes) < 6500
     assert all(len(item["assets"]) == 5 for item in items)
     assert len({item["properties"]["datetime"] for item in items}) == 50
-    Collection.model_validate(datagen.make_collection(items))
+    Collection.model_validate(itemgen.make_collection(items))
 
 
 PINNED_FINGERPRINT = "cc73ede3997ed3b2b92b44db93ce9903b527249f5eb2dbf1d8bfba585ec136f3"
@@ -38,13 +39,13 @@ PINNED_FINGERPRINT = "cc73ede3997ed3b2b92b44db93ce9903b527249f5eb2dbf1d8bfba585e
 
 def test_generator_is_pinned():
     # Changing the bytes must come with a GENERATOR_VERSION bump (it names the cache).
-    digest = datagen.fingerprint(datagen.make_items(20))
+    digest = itemgen.fingerprint(itemgen.make_items(20))
     assert digest == PINNED_FINGERPRINT, digest
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return datagen.write_dataset(tmp_path_factory.mktemp("ds"), 60), datagen.make_items(60)
+    return datacache.write_dataset(tmp_path_factory.mktemp("ds"), 60), itemgen.make_items(60)
 
 
 def test_directory_and_collection_writers(dataset):
@@ -52,7 +53,7 @@ def test_directory_and_collection_writers(dataset):
     files = sorted((root / "items").glob("*.json"))
     assert [json.loads(f.read_text()) for f in files] == items
     coll = root / "collection"
-    assert json.loads((coll / "collection.json").read_text())["id"] == datagen.COLLECTION_ID
+    assert json.loads((coll / "collection.json").read_text())["id"] == itemgen.COLLECTION_ID
     assert [json.loads(f.read_text()) for f in sorted((coll / "items").glob("*.json"))] == items
 
 
@@ -67,20 +68,20 @@ def test_feature_collection_and_ndjson_writers(dataset):
 def test_parquet_writer_round_trips_exactly(dataset):
     root, items = dataset
     pf = pq.ParquetFile(root / "items.parquet")
-    assert pf.num_row_groups == 60 // datagen.unit_size(60)
+    assert pf.num_row_groups == 60 // itemgen.unit_size(60)
     assert pf.read().to_pylist() == items
 
 
 def test_ensure_dataset_is_cached_and_identical(tmp_path, monkeypatch):
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
-    first = datagen.ensure_dataset(12)
+    first = datacache.ensure_dataset(12)
     digest = _tree_digest(first)
     stamp = (first / "dataset.json").stat().st_mtime_ns
-    again = datagen.ensure_dataset(12)
+    again = datacache.ensure_dataset(12)
     assert again == first and (again / "dataset.json").stat().st_mtime_ns == stamp
     # A fresh cache writes the same bytes.
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "other"))
-    assert _tree_digest(datagen.ensure_dataset(12)) == digest
+    assert _tree_digest(datacache.ensure_dataset(12)) == digest
     assert not list(first.parent.glob(".tmp-*")), "temporary directories left behind"
 
 
@@ -94,12 +95,12 @@ def _tree_digest(root):
 
 def test_scale_knob(monkeypatch):
     monkeypatch.setenv("STAC_BENCH_SCALE", "prd")
-    assert _scale() == SCALES["prd"] == 10000
+    assert scale() == SCALES["prd"] == 10000
     monkeypatch.setenv("STAC_BENCH_SCALE", "250")
-    assert _scale() == 250
+    assert scale() == 250
     monkeypatch.setenv("STAC_BENCH_SCALE", "huge")
     with pytest.raises(ValueError, match="STAC_BENCH_SCALE"):
-        _scale()
+        scale()
 
 
 # --- the verified cache ----------------------------------------------------------------------
@@ -108,36 +109,36 @@ def test_scale_knob(monkeypatch):
 def cache(tmp_path, monkeypatch):
     """A private cache with one 12-item dataset: ``(root, n)``."""
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
-    return datagen.ensure_dataset(12), 12
+    return datacache.ensure_dataset(12), 12
 
 
 def _heals(root, n, damage):
     """``damage(root)`` makes the dataset fail verification; ensure_dataset restores the exact bytes."""
     digest = _tree_digest(root)
     damage(root)
-    with pytest.raises(datagen.DatasetError):
-        datagen.verify(root, n)
-    assert datagen.ensure_dataset(n) == root
+    with pytest.raises(datacache.DatasetError):
+        datacache.verify(root, n)
+    assert datacache.ensure_dataset(n) == root
     assert _tree_digest(root) == digest
-    datagen.verify(root, n)
+    datacache.verify(root, n)
 
 
 def test_a_deleted_item_file_is_noticed_and_regenerated(cache):
-    _heals(*cache, lambda root: (root / "items" / f"{datagen.item_id(3)}.json").unlink())
+    _heals(*cache, lambda root: (root / "items" / f"{itemgen.item_id(3)}.json").unlink())
 
 
 def test_a_truncated_file_is_noticed_and_regenerated(cache):
     def truncate(root):
         path = root / "items.ndjson"
         path.write_bytes(path.read_bytes()[:-100])
-        with pytest.raises(datagen.DatasetError, match="changed size"):
-            datagen.verify(root, 12, deep=False)  # sizes alone see it
+        with pytest.raises(datacache.DatasetError, match="changed size"):
+            datacache.verify(root, 12, deep=False)  # sizes alone see it
     _heals(*cache, truncate)
 
 
 def test_same_size_corruption_is_noticed(cache):
     def flip(root):
-        path = root / "items" / f"{datagen.item_id(5)}.json"
+        path = root / "items" / f"{itemgen.item_id(5)}.json"
         data = bytearray(path.read_bytes())
         data[100] ^= 0x01
         path.write_bytes(bytes(data))
@@ -160,24 +161,24 @@ def test_a_consistent_lie_is_not_accepted(cache):
     # A manifest rewritten to match a truncated dataset (its own digest recomputed) still
     # lists fewer files than an n-item dataset has.
     def rewrite(root):
-        (root / "items" / f"{datagen.item_id(11)}.json").unlink()
-        datagen.write_manifest(root, 12)
+        (root / "items" / f"{itemgen.item_id(11)}.json").unlink()
+        datacache.write_manifest(root, 12)
     _heals(*cache, rewrite)
 
 
 def test_a_folder_without_manifest_is_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
-    final = datagen.data_root() / "n12"
+    final = datacache.data_root() / "n12"
     final.mkdir(parents=True)
     (final / "half-written.json").write_text("{")
-    root = datagen.ensure_dataset(12)  # was: ENOTEMPTY on every call
+    root = datacache.ensure_dataset(12)  # was: ENOTEMPTY on every call
     assert root == final and not (root / "half-written.json").exists()
-    datagen.verify(root, 12)
+    datacache.verify(root, 12)
 
 
 def test_abandoned_temporary_folders_are_removed(tmp_path, monkeypatch):
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
-    parent = datagen.data_root()
+    parent = datacache.data_root()
     parent.mkdir(parents=True)
     dead = _dead_pid()
     (parent / f".tmp-{dead}-n12-abc").mkdir()                  # its process is gone
@@ -186,7 +187,7 @@ def test_abandoned_temporary_folders_are_removed(tmp_path, monkeypatch):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     (parent / f".tmp-{os.getpid()}-n12-live").mkdir()           # a generation under way
     (parent / f".old-{dead}-n12-x").mkdir()
-    datagen.ensure_dataset(12)
+    datacache.ensure_dataset(12)
     assert sorted(p.name for p in parent.glob(".*-*") if p.is_dir()) == [f".tmp-{os.getpid()}-n12-live"]
 
 
@@ -198,53 +199,52 @@ def _dead_pid():
 
 def test_a_killed_generation_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatch):
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
-    code = ("import os, sys; sys.path.insert(0, %r); from benchmarks import datagen\n"
-            "datagen.write_manifest = lambda *a: os._exit(9)\n"
-            "datagen.ensure_dataset(12)") % str(Path(__file__).resolve().parents[1])
+    code = ("import os, sys; sys.path.insert(0, %r); from benchmarks.lib import datacache\n"
+            "datacache.write_manifest = lambda *a: os._exit(9)\n"
+            "datacache.ensure_dataset(12)") % str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, STAC_BENCH_PRELOAD="0")
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 9
-    parent = datagen.data_root()
+    parent = datacache.data_root()
     assert list(parent.glob(".tmp-*")) and not (parent / "n12").exists()
-    root = datagen.ensure_dataset(12)
-    datagen.verify(root, 12)
+    root = datacache.ensure_dataset(12)
+    datacache.verify(root, 12)
     assert not list(parent.glob(".tmp-*"))
 
 
 def test_check_source_is_a_cheap_size_check(cache):
     root, _ = cache
-    datagen.check_source(root, "directory")
+    datacache.check_source(root, "directory")
     path = root / "items.json"
     path.write_bytes(path.read_bytes()[:10])
-    datagen.check_source(root, "directory")  # another source: untouched
-    with pytest.raises(datagen.DatasetError, match="items.json"):
-        datagen.check_source(root, "feature_collection")
+    datacache.check_source(root, "directory")  # another source: untouched
+    with pytest.raises(datacache.DatasetError, match="items.json"):
+        datacache.check_source(root, "feature_collection")
 
 
 def test_stored_digests_are_the_canonical_items(cache):
     root, n = cache
-    assert datagen.read_digests(root) == [(datagen.item_digest(datagen.make_item(i)), datagen.native_digest(datagen.make_item(i)))
+    assert datacache.read_digests(root) == [(itemgen.item_digest(itemgen.make_item(i)), itemgen.native_digest(itemgen.make_item(i)))
                                           for i in range(n)]
     manifest = json.loads((root / "dataset.json").read_text())
-    assert manifest["files"][datagen.DIGESTS][0] == 2 * n * datagen.DIGEST_SIZE
+    assert manifest["files"][datacache.DIGESTS][0] == 2 * n * itemgen.DIGEST_SIZE
 
 
 # --- the geoparquet and malformed sources ---------------------------------------------------
 
 def test_geoparquet_source_is_rustacs_layout_with_the_items_version(dataset):
-    from benchmarks import _checks
     import rustac
 
     root, items = dataset
-    path = root / datagen.SOURCES["geoparquet"]
+    path = root / sources.SOURCES["geoparquet"]
     meta = pq.ParquetFile(path).metadata
     assert {b"geo", b"stac-geoparquet"} <= set(meta.metadata)
-    assert meta.num_row_groups == 60 // datagen.unit_size(60)
+    assert meta.num_row_groups == 60 // itemgen.unit_size(60)
     table = pq.read_table(path)
     assert set(table.column("stac_version").to_pylist()) == {"1.0.0"}
     assert table.schema.field("geometry").type == pa_binary()
     back = rustac.read_sync(str(path))["features"]
-    assert [datagen.canonical(_checks.canonical_datetimes(b)) for b in back] == \
-        [datagen.canonical(i) for i in items]
+    assert [itemgen.canonical(checks.canonical_datetimes(b)) for b in back] == \
+        [itemgen.canonical(i) for i in items]
 
 
 def pa_binary():
@@ -254,10 +254,10 @@ def pa_binary():
 
 def test_malformed_source_mixes_five_percent_bad_files(dataset):
     root, items = dataset
-    path = root / datagen.SOURCES["malformed"]
-    bad = datagen.malformed_files(60)
-    assert len(bad) == 3 and sorted(set(bad.values())) == sorted(datagen.MALFORMED_KINDS)
-    assert len(datagen.malformed_files(1000)) == 50
+    path = root / sources.SOURCES["malformed"]
+    bad = itemgen.malformed_files(60)
+    assert len(bad) == 3 and sorted(set(bad.values())) == sorted(itemgen.MALFORMED_KINDS)
+    assert len(itemgen.malformed_files(1000)) == 50
     assert [json.loads((path / f"{i['id']}.json").read_text()) for i in items] == items
     for name, kind in bad.items():
         data = (path / name).read_bytes()

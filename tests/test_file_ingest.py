@@ -6,76 +6,88 @@ import time
 import pytest
 
 import benchmarks
-from benchmarks import _checks, _harness, _sources, datagen, file_ingest
-from benchmarks._harness import ResultMismatch, Runner, check_items, flatten
+from benchmarks import file_ingest
+from benchmarks.lib import (
+    checks,
+    datacache,
+    itemgen,
+    loaders,
+    runners,
+    scenario,
+    settings,
+    sources,
+    subject,
+)
+from benchmarks.lib.checks import ResultMismatch, check_items
+from benchmarks.lib.runners import Runner, flatten
 
 N = 60
 #: Sources whose every file is an item (``malformed`` has bad files among them).
-ITEM_SOURCES = [s for s in datagen.SOURCES if s != "malformed"]
+ITEM_SOURCES = [s for s in sources.SOURCES if s != "malformed"]
 
 
 def as_json(items):
     """Items as the check sees them: canonical JSON, timestamps spelled one way."""
-    return [datagen.canonical(_checks.canonical_datetimes(item)) for item in items]
+    return [itemgen.canonical(checks.canonical_datetimes(item)) for item in items]
 
 
 @pytest.fixture(scope="module")
 def root(bench_data_dir):
-    return datagen.ensure_dataset(N)
+    return datacache.ensure_dataset(N)
 
 
 @pytest.mark.parametrize("source", ITEM_SOURCES)
 @pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
                                                   ("threads", 5), ("processes", 2)])
 def test_every_strategy_yields_the_loop_items(root, source, strategy, concurrency):
-    units = _sources.units(source, datagen.source_path(root, source), N)
+    units = sources.units(source, sources.source_path(root, source), N)
     runner = Runner(strategy, concurrency)
     try:
-        items = flatten(runner.map(_sources.load, units))
+        items = flatten(runner.map(loaders.load, units))
     finally:
         runner.close()
     # same items, same order, equal after decoding (geoparquet: up to the spelling of instants)
-    assert as_json(items) == as_json(datagen.make_items(N))
+    assert as_json(items) == as_json(itemgen.make_items(N))
     if source != "geoparquet":
-        assert items == datagen.make_items(N)
+        assert items == itemgen.make_items(N)
 
 
 @pytest.mark.parametrize("strategy,concurrency", [("loop", 1), ("semaphore", 5), ("queue", 5),
                                                   ("threads", 5), ("processes", 2)])
 def test_each_streams_every_result_once(root, strategy, concurrency):
-    units = _sources.units("ndjson", datagen.source_path(root, "ndjson"), N)
+    units = sources.units("ndjson", sources.source_path(root, "ndjson"), N)
     runner = Runner(strategy, concurrency)
     got = []
     try:
-        assert runner.each(_sources.load, units, got.append) is None  # keeps nothing itself
+        assert runner.each(loaders.load, units, got.append) is None  # keeps nothing itself
     finally:
         runner.close()
     assert sorted(got, key=lambda batch: batch[0]["id"]) == runner_free_batches(units)
 
 
 def runner_free_batches(units):
-    return [_sources.load(u) for u in units]
+    return [loaders.load(u) for u in units]
 
 
 def test_item_check_streams_and_keeps_one_byte_per_item():
-    items = iter(datagen.make_items(N))  # a one-shot iterator: nothing to look at twice
-    check = _harness.ItemCheck(N, "stream")
+    items = iter(itemgen.make_items(N))  # a one-shot iterator: nothing to look at twice
+    check = checks.ItemCheck(N, "stream")
     check.add_all(items)
     check.finish()
     assert len(check.seen) == N and not hasattr(check, "kept")
     with pytest.raises(ResultMismatch, match="not an item dict"):
-        _harness.ItemCheck(N).add(["not", "a", "dict"])
+        checks.ItemCheck(N).add(["not", "a", "dict"])
 
 
 @pytest.mark.parametrize("source", ITEM_SOURCES)
 def test_ceilings_cover_the_whole_source(root, source):
-    units = _sources.ceiling_units(source, datagen.source_path(root, source), N)
-    assert as_json(flatten(map(_sources.load_orjson, units))) == as_json(datagen.make_items(N))
-    on_disk = sum(p.stat().st_size for p in datagen.source_path(root, source).rglob("*.json")) \
-        if source in ("directory", "collection") else datagen.source_path(root, source).stat().st_size
+    units = sources.ceiling_units(source, sources.source_path(root, source), N)
+    assert as_json(flatten(map(loaders.load_orjson, units))) == as_json(itemgen.make_items(N))
+    on_disk = sum(p.stat().st_size for p in sources.source_path(root, source).rglob("*.json")) \
+        if source in ("directory", "collection") else sources.source_path(root, source).stat().st_size
     if source == "collection":
-        on_disk -= (datagen.source_path(root, source) / "collection.json").stat().st_size
-    assert sum(map(_sources.read_bytes, units)) == on_disk
+        on_disk -= (sources.source_path(root, source) / "collection.json").stat().st_size
+    assert sum(map(loaders.read_bytes, units)) == on_disk
 
 
 def test_asyncio_strategies_really_run_n_at_once():
@@ -123,7 +135,7 @@ def test_levels_that_make_no_sense_are_na():
     with pytest.raises(NotImplementedError):
         Runner("loop", 5)
     with pytest.raises(NotImplementedError):
-        Runner("processes", _harness.MAX_PROCESSES + 1)
+        Runner("processes", runners.MAX_PROCESSES + 1)
     with pytest.raises(ValueError):
         Runner("warp", 1)
 
@@ -138,7 +150,7 @@ def test_process_pool_is_spawned_and_closed():
 
 
 def test_check_items_catches_lost_duplicated_and_mangled():
-    items = datagen.make_items(N)
+    items = itemgen.make_items(N)
     assert check_items(list(reversed(items)), N) is not None  # order does not matter
     with pytest.raises(ResultMismatch, match="1 lost"):
         check_items(items[1:], N)
@@ -164,8 +176,8 @@ def test_memory_increment_counts_child_processes():
         proc.start()
         proc.join()
 
-    assert _harness.peak_rss_increment_mb(child_allocates) > 150
-    assert _harness.peak_rss_increment_mb(lambda: None) < 50
+    assert scenario.peak_rss_increment_mb(child_allocates) > 150
+    assert scenario.peak_rss_increment_mb(lambda: None) < 50
 
 
 def _hold_memory(mb):
@@ -180,31 +192,31 @@ def _hold_memory(mb):
 def test_no_ingest_module_is_na(standin_at):
     standin_at("c1_no_ingest")
     with pytest.raises(NotImplementedError, match="stac_manager.modules.ingest"):
-        benchmarks.ingest_module()
-    ctx = benchmarks.make_context()  # the old context path still works
+        subject.ingest_module()
+    ctx = subject.make_context()  # the old context path still works
     assert type(ctx).__module__ == "stac_manager.context" and ctx.data == {}
 
 
 def test_old_context_path_and_files_only(standin_at, root):
     standin_at("c2_old_context")
-    conf = benchmarks.ingest_config({"mode": "file", "source": str(root / "items.json")}, "module", 1)
+    conf = subject.ingest_config({"mode": "file", "source": str(root / "items.json")}, "module", 1)
     assert conf == {"mode": "file", "source": str(root / "items.json")}
-    check_items(benchmarks.ingest_items(conf), N)
+    check_items(subject.ingest_items(conf), N)
     with pytest.raises(NotImplementedError, match="cannot ingest a directory"):
-        benchmarks.probe_ingest({"mode": "file", "source": str(root / "items")}, "a directory")
+        subject.probe_ingest({"mode": "file", "source": str(root / "items")}, "a directory")
     with pytest.raises(NotImplementedError, match="concurrency"):
-        benchmarks.ingest_config({"mode": "file", "source": "x"}, "module", 5)
+        subject.ingest_config({"mode": "file", "source": "x"}, "module", 5)
 
 
 def test_phase2_keys_only_where_declared(standin_at, tmp_path):
     standin_at("c3_current")
     with pytest.raises(NotImplementedError, match="worker_strategy"):
-        benchmarks.ingest_config({"mode": "file", "source": "x"}, "module_queue", 1)
-    assert benchmarks.make_context().failure_collector is not None
-    cp = benchmarks.checkpoint_manager(tmp_path)
+        subject.ingest_config({"mode": "file", "source": "x"}, "module_queue", 1)
+    assert subject.make_context().failure_collector is not None
+    cp = subject.checkpoint_manager(tmp_path)
     assert (tmp_path / "bench").is_dir() and hasattr(cp, "mark_completed")
     standin_at("c4_phase2")
-    conf = benchmarks.ingest_config({"mode": "file", "source": "x"}, "module_queue", 5)
+    conf = subject.ingest_config({"mode": "file", "source": "x"}, "module_queue", 5)
     assert conf["concurrency"] == 5 and conf["worker_strategy"] == "queue"
 
 
@@ -236,7 +248,7 @@ def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):
     bench = file_ingest.DirectoryModule()
     roots = bench.setup_cache()
     bench.setup(roots, N, "module", 1)
-    real = benchmarks.ingest_each
+    real = subject.ingest_each
 
     def lossy(config, consume, context=None):  # drops the last item it sees
         seen = []
@@ -250,9 +262,9 @@ def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):
 
 
 def test_every_benchmark_class_has_an_explicit_version():
+    import importlib
     import inspect
     import pkgutil
-    import importlib
 
     for info in pkgutil.iter_modules(benchmarks.__path__):
         module = importlib.import_module(f"benchmarks.{info.name}")
@@ -266,14 +278,14 @@ def test_every_benchmark_class_has_an_explicit_version():
 def test_subject_and_harness_rows_live_in_separate_classes():
     # A history run (subject classes) must never record a harness row as n/a, and the
     # reverse: each strategy lives in exactly one class per source.
-    from benchmarks import strategies
-    for harness, subject in [(file_ingest.Directory, file_ingest.DirectoryModule),
+    from benchmarks.lib import strategies
+    for harness, module in [(file_ingest.Directory, file_ingest.DirectoryModule),
                              (file_ingest.Parquet, file_ingest.ParquetModule)]:
-        assert set(harness.params[1]).isdisjoint(subject.params[1])
-        assert {strategies.kind(s) for s in subject.params[1]} == {strategies.SUBJECT}
+        assert set(harness.params[1]).isdisjoint(module.params[1])
+        assert {strategies.kind(s) for s in module.params[1]} == {strategies.SUBJECT}
         assert {strategies.kind(s) for s in harness.params[1]} <= set(strategies.CONTROL_KINDS)
-        assert harness.param_names == subject.param_names
-        assert getattr(subject, "profile", None) == "history" and getattr(harness, "profile", None) is None
+        assert harness.param_names == module.param_names
+        assert getattr(module, "profile", None) == "history" and getattr(harness, "profile", None) is None
 
 
 def test_control_is_the_plain_loop(standin_at):
@@ -289,13 +301,13 @@ def test_control_is_the_plain_loop(standin_at):
 # --- the cache under the suite: damaged data is healed, never blamed on a strategy or commit ---
 
 def _item_file(root, i=4):
-    return datagen.source_path(root, "directory") / f"{datagen.item_id(i)}.json"
+    return sources.source_path(root, "directory") / f"{itemgen.item_id(i)}.json"
 
 
 def test_setup_cache_heals_a_truncated_probe_dataset(standin_at):
     standin_at("c3_current")
     bench = file_ingest.DirectoryModule()
-    probe_root = datagen.ensure_dataset(benchmarks.PROBE_ITEMS)
+    probe_root = datacache.ensure_dataset(settings.PROBE_ITEMS)
     victim = _item_file(probe_root, 1)
     victim.write_bytes(victim.read_bytes()[:50])  # was: `module` n/a, the commit blamed
     roots = bench.setup_cache()
@@ -313,7 +325,7 @@ def test_data_damaged_after_setup_cache_fails_setup_not_the_strategy(root):
     data = victim.read_bytes()
     try:
         victim.write_bytes(data[:-10])
-        with pytest.raises(datagen.DatasetError, match=victim.name):
+        with pytest.raises(datacache.DatasetError, match=victim.name):
             bench.setup(roots, N, "loop", 1)
     finally:
         victim.write_bytes(data)
@@ -326,9 +338,9 @@ def test_ceiling_read_checks_what_it_read_against_the_manifest(root, source):
     roots = bench.setup_cache()
     bench.setup(roots, N, "ceiling_read", 1)
     bench.time_run()
-    path = datagen.source_path(root, source)
+    path = sources.source_path(root, source)
     victim = _item_file(root) if source == "directory" else (
-        path / "items" / f"{datagen.item_id(4)}.json" if source == "collection" else path)
+        path / "items" / f"{itemgen.item_id(4)}.json" if source == "collection" else path)
     data = victim.read_bytes()
     try:
         victim.write_bytes(data[:-10])  # was: passed (the bytes compared with themselves)

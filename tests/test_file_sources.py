@@ -2,16 +2,17 @@
 
 import pytest
 
-import benchmarks
-from benchmarks import _sources, datagen, file_ingest
-from benchmarks._harness import ResultMismatch, flatten
+from benchmarks import file_ingest
+from benchmarks.lib import datacache, itemgen, loaders, sources, subject
+from benchmarks.lib.checks import ResultMismatch
+from benchmarks.lib.runners import flatten
 
 N = 60
 
 
 @pytest.fixture(scope="module")
 def root(bench_data_dir):
-    return datagen.ensure_dataset(N)
+    return datacache.ensure_dataset(N)
 
 
 # --- geoparquet --------------------------------------------------------------------------------
@@ -30,16 +31,16 @@ def test_geoparquet_harness_strategies(root, strategy, concurrency):
 def test_geoparquet_check_is_not_loosened(root, monkeypatch):
     bench = file_ingest.GeoParquet()
     bench.setup(bench.setup_cache(), N, "loop", 1)
-    real = _sources.geoparquet_items
+    real = loaders.geoparquet_items
 
     def rounded(table):  # a reader that loses precision on one item
         items = real(table)
         for item in items:
-            if item["id"] == datagen.item_id(7):
+            if item["id"] == itemgen.item_id(7):
                 item["bbox"] = [round(x, 2) for x in item["bbox"]]
         return items
 
-    monkeypatch.setattr(_sources, "geoparquet_items", rounded)
+    monkeypatch.setattr(loaders, "geoparquet_items", rounded)
     with pytest.raises(ResultMismatch, match="bench-item-000007 differs from the source: 'bbox'"):
         bench.time_run()
 
@@ -73,7 +74,7 @@ def test_malformed_every_strategy_delivers_the_good_and_counts_the_bad(root, str
     bench.setup(bench.setup_cache(), N, strategy, concurrency)
     try:
         bench.time_run()
-        assert bench.bad_items == BAD == len(datagen.malformed_files(N))  # the check demanded it
+        assert bench.bad_items == BAD == len(itemgen.malformed_files(N))  # the check demanded it
     finally:
         bench.teardown()
 
@@ -100,21 +101,21 @@ def test_malformed_ceiling_read_has_no_count(root):
 
 
 def test_a_loader_that_crashes_names_the_file(root):
-    units = _sources.units("malformed", datagen.source_path(root, "malformed"), N)
-    with pytest.raises(_sources.MalformedInput, match=r"bench-item-000000-bad000\.json: JSONDecodeError"):
-        flatten(map(_sources.load, units))  # was: a JSONDecodeError naming no file
+    units = sources.units("malformed", sources.source_path(root, "malformed"), N)
+    with pytest.raises(loaders.MalformedInput, match=r"bench-item-000000-bad000\.json: JSONDecodeError"):
+        flatten(map(loaders.load, units))  # was: a JSONDecodeError naming no file
 
 
 def test_a_loader_that_drops_a_good_file_fails_naming_it(root, monkeypatch):
     bench = file_ingest.Malformed()
     bench.setup(bench.setup_cache(), N, "loop", 1)
-    real = _sources.load_counted
-    victim = str(datagen.source_path(root, "malformed") / f"{datagen.item_id(9)}.json")
+    real = loaders.load_counted
+    victim = str(sources.source_path(root, "malformed") / f"{itemgen.item_id(9)}.json")
 
     def drops(unit):
         return ([], [(unit[1], "dropped")]) if unit[1] == victim else real(unit)
 
-    monkeypatch.setattr(_sources, "load_counted", drops)
+    monkeypatch.setattr(loaders, "load_counted", drops)
     with pytest.raises(ResultMismatch, match=r"1 lost \[.*bench-item-000009 \(from .*bench-item-000009\.json\)"):
         bench.time_run()
 
@@ -137,7 +138,7 @@ def test_malformed_module_na_where_a_commit_reads_no_directory(standin_at, label
 
 def test_malformed_module_na_without_a_failure_collector(standin_at, monkeypatch):
     standin_at("c3_current")
-    monkeypatch.setattr(benchmarks, "failure_collector", lambda: None)
+    monkeypatch.setattr(subject, "failure_collector", lambda: None)
     bench = file_ingest.MalformedModule()
     with pytest.raises(NotImplementedError, match="no FailureCollector"):
         bench.setup(bench.setup_cache(), N, "module", 1)
@@ -161,6 +162,7 @@ def _patch_directory_reader(monkeypatch, collect):
     """The stand-in's directory reader made to skip bad files, logging them (as stac-manager does)
     or putting them in the FailureCollector (``collect``)."""
     import json
+
     import stac_manager.modules.ingest as ingest
 
     async def read(self, directory, context=None):
@@ -221,8 +223,8 @@ def test_malformed_module_that_yields_a_bad_file_fails_naming_the_files(standin_
 def test_a_loader_that_swaps_a_bad_file_for_a_good_one_fails(root, monkeypatch):
     bench = file_ingest.Malformed()
     bench.setup(bench.setup_cache(), N, "loop", 1)
-    real = _sources.load_counted
-    good = str(datagen.source_path(root, "malformed") / f"{datagen.item_id(9)}.json")
+    real = loaders.load_counted
+    good = str(sources.source_path(root, "malformed") / f"{itemgen.item_id(9)}.json")
 
     def swaps(unit):  # counts a good file as bad and skips a bad one silently: the count stays 3
         if unit[1] == good:
@@ -231,6 +233,6 @@ def test_a_loader_that_swaps_a_bad_file_for_a_good_one_fails(root, monkeypatch):
             return [], []
         return real(unit)
 
-    monkeypatch.setattr(_sources, "load_counted", swaps)
+    monkeypatch.setattr(loaders, "load_counted", swaps)
     with pytest.raises(ResultMismatch, match=r"counted 3 bad files.*good files counted as bad \[.*000009\.json"):
         bench.time_run()

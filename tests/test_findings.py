@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import benchmarks
 from benchmarks import file_ingest
-from benchmarks._harness import ResultMismatch
+from benchmarks.lib import settings
+from benchmarks.lib.subject import ingest_module
+from benchmarks.lib.checks import ResultMismatch
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "report_fixtures"
@@ -66,7 +67,7 @@ def test_phase1_method_is_a_full_profile_directory_module():
     cls = file_ingest.Phase1Method
     assert issubclass(cls, file_ingest.DirectoryModule) and cls.source == "directory"
     assert cls.profile is None and vars(cls)["version"] == "1"
-    assert cls.params == [benchmarks.N_ITEMS, ["module"], [1], ["plain", "tracemalloc"]]
+    assert cls.params == [settings.N_ITEMS, ["module"], [1], ["plain", "tracemalloc"]]
     assert cls.param_names == ["n_items", "strategy", "concurrency", "timing"]
 
 
@@ -93,7 +94,7 @@ def test_phase1_method_is_na_where_the_directory_module_is(standin_at):
 
 def _wrapped_module(monkeypatch, change):
     """Make the benchmark's IngestModule yield ``change(items)`` and record tracemalloc's state."""
-    real_cls, fields = benchmarks.ingest_module()
+    real_cls, fields = ingest_module()
     seen = {"tracing": []}
 
     class Wrapped:

@@ -4,6 +4,10 @@ import json
 
 import pytest
 
+from benchmarks import output
+from benchmarks.lib import formats, itemgen, readback, settings
+from benchmarks.lib.checks import ResultMismatch
+
 N = 60
 
 
@@ -17,7 +21,7 @@ def standin_sm(standin_at, tmp_path, monkeypatch):
 def _run(cls, *params):
     """setup, one run, teardown; return (benchmark, cache) or None when n/a."""
     bench = cls()
-    cache = {N: __import__("benchmarks.datagen", fromlist=["make_items"]).make_items(N)}
+    cache = {N: itemgen.make_items(N)}
     try:
         bench.setup(cache, N, *params)
     except NotImplementedError:
@@ -33,14 +37,12 @@ def _run(cls, *params):
 
 
 def bench_root_leftovers():
-    from benchmarks import _writers
-    return list(_writers.out_root().iterdir())
+    return list(settings.out_dir().iterdir())
 
 
 @pytest.mark.parametrize("buffer_size", [7, 1000])
 @pytest.mark.parametrize("cls_name", ["ModuleJson", "ModuleParquet"])
 def test_module(standin_sm, cls_name, buffer_size):
-    from benchmarks import output
     assert _run(getattr(output, cls_name), "module", 1, buffer_size) is not None
 
 
@@ -50,7 +52,6 @@ def test_module(standin_sm, cls_name, buffer_size):
     ("ceiling_write", 1, False), ("ceiling_write", 1, True),
 ])
 def test_item_files(standin_sm, strategy, concurrency, fsync):
-    from benchmarks import output
     assert _run(output.ItemFiles, strategy, concurrency, fsync) is not None
 
 
@@ -59,7 +60,6 @@ def test_item_files(standin_sm, strategy, concurrency, fsync):
     ("semaphore", 5, True), ("threads", 50, True),  # fsync only at CONDITION_LEVELS
 ])
 def test_item_files_na(standin_sm, strategy, concurrency, fsync):
-    from benchmarks import output
     assert _run(output.ItemFiles, strategy, concurrency, fsync) is None
 
 
@@ -67,7 +67,6 @@ def test_item_files_na(standin_sm, strategy, concurrency, fsync):
                                       "ceiling_serialise", "ceiling_write"])
 @pytest.mark.parametrize("fsync", [False, True])
 def test_single_file(standin_sm, strategy, fsync):
-    from benchmarks import output
     bench = _run(output.SingleFile, strategy, 1, fsync)
     if bench is None:
         assert strategy == "ceiling_serialise" and fsync or strategy == "geoparquet"
@@ -76,89 +75,86 @@ def test_single_file(standin_sm, strategy, fsync):
 # --- the checks catch what a broken writer does ------------------------------------------------
 
 def _items():
-    from benchmarks import datagen
-    return datagen.make_items(N)
+    return itemgen.make_items(N)
 
 
 def _lossy_cases(tmp_path):
-    from benchmarks import _writers as w
     items = _items()
     d = tmp_path / "files"
     d.mkdir()
     for item in items[:-1]:  # one lost
-        w.write_item_file((str(d), item, False))
-    yield "lost file", lambda: w.check_item_files(d, N)
+        formats.write_item_file((str(d), item, False))
+    yield "lost file", lambda: readback.check_item_files(d, N)
 
     d2 = tmp_path / "mangled"
     d2.mkdir()
     for item in items:
-        w.write_item_file((str(d2), item, False))
+        formats.write_item_file((str(d2), item, False))
     bad = dict(items[0], geometry={"type": "Point", "coordinates": [0, 0]})
     (d2 / f"{items[0]['id']}.json").write_text(json.dumps(bad))
-    yield "mangled sample", lambda: w.check_item_files(d2, N, keys=w.SURVIVE)
+    yield "mangled sample", lambda: readback.check_item_files(d2, N, keys=readback.SURVIVE)
 
     d3 = tmp_path / "stray"
     d3.mkdir()
     for item in items:
-        w.write_item_file((str(d3), item, False))
+        formats.write_item_file((str(d3), item, False))
     (d3 / "x.json.tmp").write_text("{}")
-    yield "stray temp file", lambda: w.check_item_files(d3, N)
+    yield "stray temp file", lambda: readback.check_item_files(d3, N)
 
     # Two Parquet flushes to one file name: the second overwrites the first.
     d4 = tmp_path / "parquet"
     d4.mkdir()
-    w.write_parquet(items[:30], d4 / "items_20260101_000000.parquet")
-    w.write_parquet(items[30:], d4 / "items_20260101_000000.parquet")
-    yield "overwritten parquet batch", lambda: w.check_parquet_files(d4, N)
+    formats.write_parquet(items[:30], d4 / "items_20260101_000000.parquet")
+    formats.write_parquet(items[30:], d4 / "items_20260101_000000.parquet")
+    yield "overwritten parquet batch", lambda: readback.check_parquet_files(d4, N)
 
     nd = tmp_path / "dup.ndjson"
-    w.write_ndjson(items[:-1] + items[:1], nd)
-    yield "duplicated ndjson line", lambda: w.check_ndjson(nd, N)
+    formats.write_ndjson(items[:-1] + items[:1], nd)
+    yield "duplicated ndjson line", lambda: readback.check_ndjson(nd, N)
 
     fc = tmp_path / "short.json"
-    w.write_feature_collection(items[1:], fc)
-    yield "short feature collection", lambda: w.check_feature_collection(fc, N)
+    formats.write_feature_collection(items[1:], fc)
+    yield "short feature collection", lambda: readback.check_feature_collection(fc, N)
 
     # Single faults the old spread sample (items 0, 3, 6, 9, ...) never saw: item 7.
     d5 = tmp_path / "unsampled"
     d5.mkdir()
     for item in items:
-        w.write_item_file((str(d5), item, False))
+        formats.write_item_file((str(d5), item, False))
     (d5 / f"{items[7]['id']}.json").write_text(json.dumps(dict(items[7], assets={})))
-    yield "empty assets outside the sample", lambda: w.check_item_files(d5, N, keys=w.SURVIVE)
+    yield "empty assets outside the sample", lambda: readback.check_item_files(d5, N, keys=readback.SURVIVE)
 
     nd2 = tmp_path / "full-plus-dup.ndjson"
-    w.write_ndjson(items + items[7:8], nd2)
-    yield "full ndjson plus one duplicate", lambda: w.check_ndjson(nd2, N)
+    formats.write_ndjson(items + items[7:8], nd2)
+    yield "full ndjson plus one duplicate", lambda: readback.check_ndjson(nd2, N)
 
     fc2 = tmp_path / "null-bbox.json"
-    w.write_feature_collection(items[:7] + [dict(items[7], bbox=None)] + items[8:], fc2)
-    yield "null bbox outside the sample", lambda: w.check_feature_collection(fc2, N)
+    formats.write_feature_collection(items[:7] + [dict(items[7], bbox=None)] + items[8:], fc2)
+    yield "null bbox outside the sample", lambda: readback.check_feature_collection(fc2, N)
 
     pq2 = tmp_path / "changed.parquet"
     changed = [dict(i) for i in items]
     changed[7] = dict(items[7], properties={**items[7]["properties"], "platform": "landsat-9"})
-    w.write_parquet(changed, pq2)
-    yield "changed property outside the sample", lambda: w.check_parquet_files(pq2, N, keys=w.SURVIVE)
+    formats.write_parquet(changed, pq2)
+    yield "changed property outside the sample", lambda: readback.check_parquet_files(pq2, N, keys=readback.SURVIVE)
 
     arr = tmp_path / "array.json"
     arr.write_text(json.dumps(items))
-    yield "a JSON array, not a FeatureCollection", lambda: w.check_feature_collection(arr, N)
+    yield "a JSON array, not a FeatureCollection", lambda: readback.check_feature_collection(arr, N)
 
     gp = tmp_path / "geo.parquet"
-    w.write_geoparquet(changed, gp)
-    yield "geoparquet: changed property", lambda: w.check_geoparquet(gp, N)
+    formats.write_geoparquet(changed, gp)
+    yield "geoparquet: changed property", lambda: readback.check_geoparquet(gp, N)
 
     d6 = tmp_path / "relinked-broken"
     d6.mkdir()
     for item in items:
-        w.write_item_file((str(d6), w.relative_links(item), False))
-    (d6 / f"{items[7]['id']}.json").write_text(json.dumps(dict(w.relative_links(items[7]), stac_version=None)))
-    yield "invalid STAC outside SURVIVE", lambda: w.check_item_files(d6, N, keys=w.SURVIVE)
+        formats.write_item_file((str(d6), formats.relative_links(item), False))
+    (d6 / f"{items[7]['id']}.json").write_text(json.dumps(dict(formats.relative_links(items[7]), stac_version=None)))
+    yield "invalid STAC outside SURVIVE", lambda: readback.check_item_files(d6, N, keys=readback.SURVIVE)
 
 
 def test_checks_catch_lossy_writers(standin_sm, tmp_path):
-    from benchmarks._harness import ResultMismatch
     for what, check in _lossy_cases(tmp_path):
         with pytest.raises(ResultMismatch):
             check()
@@ -167,27 +163,26 @@ def test_checks_catch_lossy_writers(standin_sm, tmp_path):
 
 def test_checks_pass_what_writers_write_faithfully(tmp_path):
     """The allowances: OutputModule's links, rustac's stac_version and spelling of instants."""
-    from benchmarks import _writers as w
     items = _items()
     d = tmp_path / "relinked"
     d.mkdir()
     for item in items:
-        w.write_item_file((str(d), w.relative_links(item), False))
-    w.check_item_files(d, N, keys=w.SURVIVE)
-    w.write_geoparquet(items, tmp_path / "geo.parquet")
-    w.check_geoparquet(tmp_path / "geo.parquet", N)
+        formats.write_item_file((str(d), formats.relative_links(item), False))
+    readback.check_item_files(d, N, keys=readback.SURVIVE)
+    formats.write_geoparquet(items, tmp_path / "geo.parquet")
+    readback.check_geoparquet(tmp_path / "geo.parquet", N)
 
 
 def test_module_parquet_name_collision_fails(standin_sm, monkeypatch):
     """A module whose Parquet flushes share one file name (as stac-manager's per-second names can) fails."""
-    from benchmarks import output
-    from benchmarks._harness import ResultMismatch
     import stac_manager.modules.output as sm_output
 
+
     def same_name_flush(self):
+        from pathlib import Path
+
         import pyarrow as pa
         import pyarrow.parquet as pq
-        from pathlib import Path
         if not self.buffer:
             return
         d = Path(self.config.base_dir) / "bench-collection" / "items"

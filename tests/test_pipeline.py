@@ -2,6 +2,10 @@
 
 import pytest
 
+from benchmarks import pipeline
+from benchmarks.lib import datacache, itemgen, settings
+from benchmarks.lib.checks import ResultMismatch
+
 N = 60
 
 
@@ -13,14 +17,13 @@ def at_commit(standin_at, tmp_path, monkeypatch):
 
 
 def _run(params, runs=1):
-    from benchmarks import _writers, datagen, pipeline
-    roots = {n: str(datagen.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
+    roots = {n: str(datacache.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
     cls = {"module": pipeline.PipelineModule, "loop": pipeline.Control}.get(params[0], pipeline.Pipeline)
     bench = cls()
     try:
         bench.setup(roots, N, *params)
     except NotImplementedError:
-        assert not list(_writers.out_root().iterdir()), "an n/a setup left files behind"
+        assert not list(settings.out_dir().iterdir()), "an n/a setup left files behind"
         return None
     try:
         for _ in range(runs):
@@ -33,7 +36,7 @@ def _run(params, runs=1):
         shares = {s: 100 * t / bench.last_wall for s, t in bench.last_stages.items()}
     finally:
         bench.teardown(roots, N, *params)
-    assert not list(_writers.out_root().iterdir())
+    assert not list(settings.out_dir().iterdir())
     return shares
 
 
@@ -68,8 +71,7 @@ def test_na_where_the_commit_lacks_it(at_commit):
 
 def test_hybrid_checkpoints_only_at_their_levels(at_commit):
     at_commit("c4_phase2")
-    import benchmarks
-    assert 5 not in benchmarks.CONDITION_LEVELS and 10 in benchmarks.CONDITION_LEVELS
+    assert 5 not in settings.CONDITION_LEVELS and 10 in settings.CONDITION_LEVELS
     assert _run(("concurrent_ingest", 5, True)) is None
     assert _run(("concurrent_ingest", 5, False)) is not None
 
@@ -77,17 +79,16 @@ def test_hybrid_checkpoints_only_at_their_levels(at_commit):
 def test_lossy_output_fails(at_commit, monkeypatch):
     """An OutputModule that drops an item makes the run fail, not report a number."""
     at_commit("c4_phase2")
-    from benchmarks import datagen, pipeline
-    from benchmarks._harness import ResultMismatch
     import stac_manager.modules.output as sm_output
 
-    roots = {n: str(datagen.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
+
+    roots = {n: str(datacache.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
     bench = pipeline.PipelineModule()
     bench.setup(roots, N, "module", 1, False)
     original = sm_output.OutputModule.bundle
 
     async def lossy(self, item, context):
-        if item["id"] != datagen.item_id(N - 1):
+        if item["id"] != itemgen.item_id(N - 1):
             await original(self, item, context)
 
     monkeypatch.setattr(sm_output.OutputModule, "bundle", lossy)
@@ -99,7 +100,6 @@ def test_lossy_output_fails(at_commit, monkeypatch):
 
 
 def test_expected_item_applies_updates():
-    from benchmarks import pipeline
     item = pipeline.expected_item(3)
     assert item["properties"]["constellation"] == "sentinel-2"
     assert item["properties"]["processing:level"] == "L2A"

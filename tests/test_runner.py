@@ -16,8 +16,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from benchmarks import _harness, api_ingest
-from benchmarks._harness import Runner, Scenario
+from benchmarks import api_ingest
+from benchmarks.lib import runners
+from benchmarks.lib.runners import Runner
+from benchmarks.lib.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -52,7 +54,7 @@ OWNER = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, sys.argv[1])
     os.environ["STAC_BENCH_PRELOAD"] = "0"
-    from benchmarks._harness import Runner
+    from benchmarks.lib.runners import Runner
     runner = Runner("processes", 2)
     print(" ".join(str(p.pid) for p in runner.pool._processes.values()), flush=True)
     time.sleep(600)
@@ -176,7 +178,7 @@ def takes_params(cls, method):
 
 def test_no_helper_is_named_like_a_benchmark():
     modules = suite_modules()
-    assert {"benchmarks._stacclients", "benchmarks.api_ingest", "benchmarks._harness"} <= \
+    assert {"benchmarks.lib.api_clients", "benchmarks.api_ingest", "benchmarks.lib.runners"} <= \
         {m.__name__ for m in modules}
     found = [hit for module in modules for hit in misnamed(module)]
     assert not found, f"asv would collect these as benchmarks: {found}"
@@ -218,15 +220,15 @@ def test_asv_collects_only_methods_of_versioned_benchmark_classes():
 
 
 def test_the_proxy_script_imports_neither_the_package_nor_aiohttp_on_import():
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import _stacproxy; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import api_proxy; "
             "print('benchmarks' in sys.modules, 'aiohttp' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(BENCHMARKS)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(BENCHMARKS / "lib")], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.split() == ["False", "False"]
 
 
 def test_the_pool_limits_are_bounded():
-    assert 0 < _harness.POOL_CLOSE_TIMEOUT and 0 < _harness.POOL_START_TIMEOUT
+    assert 0 < runners.POOL_CLOSE_TIMEOUT and 0 < runners.POOL_START_TIMEOUT
 
 
 PRELOAD_PROBE = """
@@ -236,15 +238,16 @@ sys.argv = ["benchmark.py", "run_server"]  # what asv's forkserver runs: it prel
 
 
 def preloaded(_):
-    from benchmarks import _checks
-    return sorted(n for n, *_ in _checks._EXPECTED)
+    from benchmarks.lib import checks
+    return sorted(n for n, *_ in checks._EXPECTED)
 
 
 if __name__ == "__main__":
-    from benchmarks import _checks, _harness
-    runner = _harness.Runner("processes", 2)
+    from benchmarks import file_ingest  # noqa: F401 - a suite: importing it preloads
+    from benchmarks.lib import checks, runners
+    runner = runners.Runner("processes", 2)
     try:
-        print(sorted(n for n, *_ in _checks._EXPECTED), runner.map(preloaded, [0, 1]))
+        print(sorted(n for n, *_ in checks._EXPECTED), runner.map(preloaded, [0, 1]))
     finally:
         runner.close()
 """
@@ -269,7 +272,7 @@ def test_the_profile_decides_the_sampling():
     full profile's own classes one, as asv reads it: a further sample would redo their setup."""
     from asv_runner.discovery import disc_benchmarks
 
-    from benchmarks._harness import FULL_REPEAT, HISTORY_REPEAT, Scenario
+    from benchmarks.lib.scenario import FULL_REPEAT, HISTORY_REPEAT
 
     seen = {}
     for bench in disc_benchmarks(str(BENCHMARKS)):

@@ -54,16 +54,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 @functools.lru_cache(maxsize=None)
 def load_strategy_table():
-    """The suite's strategy table ``benchmarks/strategies.py`` (tools/.. on sys.path), or None."""
-    if not os.path.isfile(os.path.join(_ROOT, "benchmarks", "strategies.py")):
+    """The suite's strategy table ``benchmarks/lib/strategies.py`` (tools/.. on sys.path), or None."""
+    if not os.path.isfile(os.path.join(_ROOT, "benchmarks", "lib", "strategies.py")):
         return None
     if _ROOT not in sys.path:
         sys.path.append(_ROOT)
     try:
-        import benchmarks.strategies as table
+        import benchmarks.lib.strategies as table
     except ImportError:  # another project's `benchmarks` package came first
         return None
-    ours = os.path.dirname(os.path.abspath(table.__file__)) == os.path.join(_ROOT, "benchmarks")
+    ours = os.path.dirname(os.path.abspath(table.__file__)) == os.path.join(_ROOT, "benchmarks", "lib")
     return table if ours and isinstance(getattr(table, "BY_NAME", None), dict) else None
 
 

@@ -1,23 +1,15 @@
-"""Seeded STAC 1.0 item generator and the verified on-disk datasets the suites read.
+"""The seeded STAC 1.0 item generator: item ``i`` depends only on ``(SEED, i)``.
 
-Item ``i`` of a dataset depends only on ``(SEED, i)``, never on the subject's
-installed libraries, so every stac-manager commit reads the same bytes.  The
-datasets are written once per scale into a cache directory shared by all asv
-environments (``STAC_BENCH_DATA_DIR``, default ``~/.cache/stac-manager-benchmarks``).
-
-A dataset is trusted only while it matches its manifest (``dataset.json``, see
-``_datacache``): the exact list of files an ``n``-item dataset must hold, each one's
-size and digest, the malformed files, and ``digests.bin`` (two 16-byte digests per
-item of its JSON, canonical and in generated key order: what every check compares
-against).  ``ensure_dataset`` verifies it before handing it out and regenerates it
-atomically when anything differs.
+Never on the subject's installed libraries, so every stac-manager commit reads the same bytes.
+Also the item's identity (``item_id``/``item_index``), its digests (what every check compares),
+and the malformed files mixed into the ``malformed`` source.  Nothing here writes a file:
+``formats`` writes, ``sources`` says what a dataset holds, ``datacache`` keeps it verified.
 """
 
 import datetime as dt
 import hashlib
 import json
 import random
-from pathlib import Path
 
 import orjson
 
@@ -33,24 +25,13 @@ EXTENSIONS = [
 BANDS = ("blue", "green", "red", "nir")
 START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 SPAN_SECONDS = 366 * 24 * 3600
-#: Sources written for every dataset; each is a path below the dataset root.
-SOURCES = {
-    "directory": "items",
-    "feature_collection": "items.json",
-    "ndjson": "items.ndjson",
-    "parquet": "items.parquet",
-    "geoparquet": "items.geo.parquet",
-    "collection": "collection",
-    "malformed": "malformed",
-}
-MANIFEST = "dataset.json"
-DIGESTS = "digests.bin"
 DIGEST_SIZE = 16
 #: Share of malformed files among the good ones in the ``malformed`` source (at least one of each kind).
 MALFORMED_SHARE = 0.05
 MALFORMED_KINDS = ("truncated JSON", "a JSON array", "not a STAC item")
-#: Temporary folders of a generation older than this are abandoned, whatever their pid says.
-STALE_SECONDS = 30 * 60
+#: What every stream item must carry before it is worth comparing (the harness loaders'
+#: cheap test of a file; the schema says the rest).
+REQUIRED = ("type", "stac_version", "id", "geometry", "bbox", "properties", "links", "assets")
 
 
 def unit_size(n):
@@ -179,13 +160,6 @@ def native_digest(item):
     return hashlib.sha256(orjson.dumps(item)).digest()[:DIGEST_SIZE]
 
 
-def read_digests(root):
-    """The per-item digests stored with a dataset: ``(canonical, native)`` per item, index = item number."""
-    data = (Path(root) / DIGESTS).read_bytes()
-    step = 2 * DIGEST_SIZE
-    return [(data[k:k + DIGEST_SIZE], data[k + DIGEST_SIZE:k + step]) for k in range(0, len(data), step)]
-
-
 # --- malformed files -------------------------------------------------------------------------
 
 def malformed_files(n):
@@ -203,91 +177,16 @@ def malformed_bytes(name, kind):
     stub = make_item(0)
     stub["id"] = name[:-5]
     if kind == "truncated JSON":
-        data = _dumps(stub)
+        data = dumps_compact(stub)
         return data[: len(data) // 2]
     if kind == "a JSON array":
-        return _dumps([stub])
-    return _dumps({"type": "Feature", "id": stub["id"], "properties": {"note": "no geometry, links or assets"}})
+        return dumps_compact([stub])
+    return dumps_compact({"type": "Feature", "id": stub["id"], "properties": {"note": "no geometry, links or assets"}})
 
 
-# --- writing -------------------------------------------------------------------------------
-
-def _dumps(obj):
+def dumps_compact(obj):
+    """Compact JSON (the dataset's item files, FeatureCollection and ndjson lines, malformed files)."""
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def write_geoparquet(items, path):
-    """The stac-geoparquet layout as rustac writes it, cut into ``unit_size`` row groups.
-
-    rustac 0.9 stamps ``stac_version`` 1.1.0 on every row without migrating anything
-    else (``eo:bands`` stay): the items' own version is put back, so that what a reader
-    returns can be compared with the generated items.  Row groups let the harness split
-    the file like the nested Parquet source; the file metadata (``geo``,
-    ``stac-geoparquet``) is kept.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import rustac
-
-    raw = Path(str(path) + ".rustac")
-    rustac.write_sync(str(raw), items, format="geoparquet")
-    meta = {k: v for k, v in pq.ParquetFile(raw).metadata.metadata.items() if k != b"ARROW:schema"}
-    table = pq.read_table(raw)
-    idx = table.schema.get_field_index("stac_version")
-    versions = pa.array([item["stac_version"] for item in items]).dictionary_encode()
-    table = table.set_column(idx, table.schema.field(idx), versions.cast(table.schema.field(idx).type))
-    pq.write_table(table.replace_schema_metadata(meta), str(path), row_group_size=unit_size(len(items)))
-    raw.unlink()
-    return Path(path)
-
-
-def write_malformed(items, path):
-    """The good item files plus ``malformed_files(n)``."""
-    from . import _writers
-
-    _writers.write_items_dir(items, path)
-    for name, kind in malformed_files(len(items)).items():
-        (Path(path) / name).write_bytes(malformed_bytes(name, kind))
-    return Path(path)
-
-
-def _writers_table():
-    from . import _writers
-
-    return {
-        "directory": _writers.write_items_dir,
-        "feature_collection": _writers.write_feature_collection,
-        "ndjson": _writers.write_ndjson,
-        "parquet": lambda items, path: _writers.write_parquet(items, path, row_group_size=unit_size(len(items))),
-        "geoparquet": write_geoparquet,
-        "collection": write_collection_root,
-        "malformed": write_malformed,
-    }
-
-
-def write_collection_root(items, path):
-    from . import _writers
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "collection.json").write_bytes(_dumps(make_collection(items)))
-    _writers.write_items_dir(items, path / "items")
-    return path
-
-
-def write_dataset(root, n):
-    """Write every source of an ``n``-item dataset below ``root``, its digests and its manifest."""
-    root = Path(root)
-    items = make_items(n)
-    for name, rel in SOURCES.items():
-        _writers_table()[name](items, root / rel)
-    (root / DIGESTS).write_bytes(b"".join(item_digest(item) + native_digest(item) for item in items))
-    write_manifest(root, n)
-    return root
-
-
-def source_path(root, source):
-    return Path(root) / SOURCES[source]
 
 
 def fingerprint(items):
@@ -296,9 +195,3 @@ def fingerprint(items):
     for item in items:
         h.update(json.dumps(item, sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
-
-
-# The verified cache (manifest, verification, atomic regeneration) lives in ``_datacache``;
-# its public names are datagen's, as before.
-from ._datacache import (DatasetError, check_source, clean_abandoned, data_root, ensure_dataset,  # noqa: E402,F401
-                         expected_files, read_manifest, source_sizes, verify, write_manifest)

@@ -1,7 +1,7 @@
 """What every API client shares: its bounds (``Retry``, ``Budget``, ``Streak``), the error it
 raises when it gives up (``IncompleteFetch``), and the search helpers.
 
-Standard library only.  The clients are in ``_aiohttpclients`` and ``_stacclients``.
+Standard library only.  The clients are in ``api_aiohttp`` and ``api_clients``.
 """
 
 import datetime as dt

@@ -9,8 +9,8 @@ A strategy has a *kind*:
 ``ceiling``  an upper bound (no parsing, no work): also independent of stac-manager.
 
 and a *workers* rule: ``any`` concurrency, ``sequential`` (1 only), or ``pooled`` (more than 1).
-Adding a strategy is one row here plus its function (``_harness.DESIGNS``, ``_stacapi.CLIENTS``,
-``_writers.SINGLE_FILE`` or the suite that runs it).  Nothing here imports anything heavy:
+Adding a strategy is one row here plus its function (``runners.DESIGNS``, ``api_clients.CLIENTS``,
+``formats.SINGLE_FILE`` or the suite that runs it).  Nothing here imports anything heavy:
 ``tools/reporting`` reads this table without stac-manager or asv installed.
 """
 
@@ -41,20 +41,20 @@ TABLE = (
              "item files read by a harness thread pool, then stac-manager's Update/OutputModule"),
     Strategy("concurrent_ingest_batched_output", HYBRID, ANY, ("pipeline",),
              "as concurrent_ingest, each batch written by the same pool in OutputModule's format"),
-    # harness designs over work units (_harness.DESIGNS)
+    # harness designs over work units (runners.DESIGNS)
     Strategy("loop", HARNESS, SEQUENTIAL, ("file", "output", "pipeline"), "a plain for-loop"),
     Strategy("semaphore", HARNESS, ANY, ("file", "output"), "asyncio tasks, at most N in flight"),
     Strategy("queue", HARNESS, ANY, ("file", "output"), "an asyncio.Queue drained by N workers"),
     Strategy("threads", HARNESS, ANY, ("file", "output"), "a ThreadPoolExecutor of N threads"),
     Strategy("processes", HARNESS, ANY, ("file", "output"), "a ProcessPoolExecutor of N processes"),
-    # API clients without stac-manager (_stacapi.CLIENTS)
+    # API clients without stac-manager (api_clients.CLIENTS)
     Strategy("pystac_client", HARNESS, SEQUENTIAL, ("api",), "pystac-client, retries configured"),
     Strategy("pystac_client_threads", HARNESS, POOLED, ("api",), "pystac-client in N threads, time-split"),
     Strategy("aiohttp_sequential", HARNESS, SEQUENTIAL, ("api",), "aiohttp following next links"),
     Strategy("aiohttp_offset", HARNESS, POOLED, ("api",), "aiohttp, N workers on offset pages"),
     Strategy("aiohttp_split", HARNESS, POOLED, ("api",), "aiohttp, N workers on time-split searches"),
     Strategy("rustac", HARNESS, SEQUENTIAL, ("api",), "rustac.search (Rust, reqwest)"),
-    # single-file writers (_writers.SINGLE_FILE)
+    # single-file writers (formats.SINGLE_FILE)
     Strategy("feature_collection", HARNESS, SEQUENTIAL, ("output",), "one FeatureCollection file"),
     Strategy("ndjson", HARNESS, SEQUENTIAL, ("output",), "one newline-delimited JSON file"),
     Strategy("parquet", HARNESS, SEQUENTIAL, ("output",), "one Parquet file (pyarrow, nested columns)"),

@@ -1,11 +1,21 @@
 """API clients on aiohttp: pages one after another, offset pages in parallel, time-split searches,
-and the raw page fetch of the ceilings.  Bounds and errors: ``_clientbase``."""
+and the raw page fetch of the ceilings.  Bounds and errors: ``api_paging``."""
 
 import asyncio
 import json
 
-from ._clientbase import (RETRY_STATUS, Budget, IncompleteFetch, PageFailed, Retry, Streak, next_link,
-                          search_body, split_failure, split_windows)
+from .api_paging import (
+    RETRY_STATUS,
+    Budget,
+    IncompleteFetch,
+    PageFailed,
+    Retry,
+    Streak,
+    next_link,
+    search_body,
+    split_failure,
+    split_windows,
+)
 
 
 async def _request(session, method, url, body, budget, what):

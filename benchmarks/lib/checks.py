@@ -3,7 +3,7 @@
 ``ItemCheck`` takes items as they stream by and keeps one byte per expected item:
 
 * every item is compared with its source item through a digest of its canonical JSON
-  (``datagen.item_digest``), against the digests stored with the dataset or computed once
+  (``itemgen.item_digest``), against the digests stored with the dataset or computed once
   per process for a projection (the output and pipeline suites compare ``SURVIVE`` keys);
 * the count must be exactly ``n`` and every id ``0..n-1`` present (any order);
 * every item is validated against the STAC 1.0.0 item JSON schema (vendored in
@@ -11,24 +11,25 @@
   generated items in ``setup``, outside the timed region, and an item whose canonical
   JSON equals one already validated in this process needs no second pass.
 
-``LastWall`` is the throughput rule of the suites that time a write apart from its check.
+``WriteThroughput`` is the throughput rule of the suites that time a write apart from its check.
 """
 
-import abc
 import datetime as dt
 import functools
 import json
-import multiprocessing
-import os
 import re
-import time
 
-from . import datagen
-from ._validcache import SCHEMA_DIR, STORE, stand_in
+from .itemgen import (
+    REQUIRED,
+    canonical,
+    item_digest,
+    item_id,
+    item_index,
+    make_item,
+    native_digest,
+)
+from .validity import SCHEMA_DIR, STORE, stand_in
 
-#: What every stream item must carry before it is worth comparing (the harness loaders'
-#: cheap test of a file; the schema says the rest).
-REQUIRED = ("type", "stac_version", "id", "geometry", "bbox", "properties", "links", "assets")
 #: ``"id": "<id>"`` in serialised JSON (the id of a blob without decoding it).
 ID_PATTERN = re.compile(rb'"id":\s*"([^"]*)"')
 #: Item properties holding RFC 3339 timestamps.
@@ -50,7 +51,7 @@ def _fail(label, msg):
 
 def check_ids(ids, n_items, label, what):
     """Fail unless ``ids`` is exactly ``item_id(0..n-1)``, each once (any order)."""
-    expected = {datagen.item_id(i) for i in range(n_items)}
+    expected = {item_id(i) for i in range(n_items)}
     got = set(ids)
     if len(ids) != n_items or got != expected:
         lost = sorted(expected - got)
@@ -87,7 +88,7 @@ def _validator(stac_version):
 
 
 #: Digests of item documents known valid: validated in this process, or read from the
-#: machine's store (``_validcache``), which ``ItemCheck`` and ``prepare`` bring up to date.
+#: machine's store (``validity``), which ``ItemCheck`` and ``prepare`` bring up to date.
 VALID = set()
 
 
@@ -95,9 +96,9 @@ def validate(item, digest=None, label="", keep=True):
     """Fail unless ``item`` is a valid STAC item of its ``stac_version`` (1.0.0 or 1.1.0).
 
     Each distinct document is validated once per process, and once per machine when ``keep``
-    (``_validcache``): a document that will not come again (a fresh timestamp in it) is not kept.
+    (``validity``): a document that will not come again (a fresh timestamp in it) is not kept.
     """
-    digest = datagen.item_digest(item) if digest is None else digest
+    digest = item_digest(item) if digest is None else digest
     if digest in VALID:
         return
     validator = _validator(item.get("stac_version")) if isinstance(item.get("stac_version"), str) else None
@@ -109,7 +110,7 @@ def validate(item, digest=None, label="", keep=True):
         where = "/".join(map(str, error.absolute_path)) or "the item"
         _fail(label, f"item {item.get('id')!r} is not a valid STAC {item.get('stac_version')} item: "
                      f"{where}: {error.message[:200]}")
-    for valid in (digest, datagen.item_digest(complement(item))):  # valid whole, valid in part
+    for valid in (digest, item_digest(complement(item))):  # valid whole, valid in part
         if keep and valid not in VALID:
             STORE.add(valid)
         VALID.add(valid)
@@ -146,7 +147,7 @@ def skeleton(item, keys):
 
 def exact(i):
     """The expected item ``i``: the generated one."""
-    return datagen.make_item(i)
+    return make_item(i)
 
 
 def project(item, keys=None, loose_props=()):
@@ -177,7 +178,7 @@ def expected_digests(n, expect=exact, keys=None, loose_props=()):
             # a projected check validates the rest of each item itself (``skeleton``)
             validate(complement(want) if keys is not None or loose_props else want)
             view = project(want, keys, loose_props)
-            digests.append((datagen.item_digest(view), datagen.native_digest(view)))
+            digests.append((item_digest(view), native_digest(view)))
         _EXPECTED[key] = digests
         STORE.flush()
     return _EXPECTED[key]
@@ -222,10 +223,10 @@ class ItemCheck:
     fails at once on a non-dict, or on an item whose ``normalise(item)`` projected on
     ``keys`` (minus ``loose_props``) differs from ``expect(i)``'s, or that is not valid STAC.
     ``digests``: the expected ``(canonical, native)`` digests (default: computed from ``expect``,
-    once per process; ``datagen.read_digests`` for a dataset's).
+    once per process; ``itemgen.read_digests`` for a dataset's).
     ``normalise``: an encoding allowance (e.g. server-added links, timestamp spelling).
     ``origin``: ``id -> str`` naming where an item came from, for the messages.
-    ``stand_in``: validate loose timestamps through ``_validcache.stand_in`` (kept per machine).
+    ``stand_in``: validate loose timestamps through ``validity.stand_in`` (kept per machine).
     """
 
     def __init__(self, n_items, label="", digests=None, normalise=None, expect=exact, keys=None,
@@ -249,16 +250,16 @@ class ItemCheck:
             self._fail(f"got a {type(item).__name__}, not an item dict")
         self.count += 1
         iid = item.get("id")
-        i = datagen.item_index(iid)
+        i = item_index(iid)
         if i is None or i >= self.n:
             self.unexpected.append(iid)
             return
         self.seen[i] = 1
         got = self.normalise(item) if self.normalise is not None else item
         view = project(got, self.keys, self.loose)
-        canonical, native = self.digests[i]
+        want_canonical, want_native = self.digests[i]
         try:  # the fast path: the decoder kept the source's key order
-            same = datagen.native_digest(view) == native or datagen.item_digest(view) == canonical
+            same = native_digest(view) == want_native or item_digest(view) == want_canonical
         except TypeError as exc:
             self._fail(f"item {iid} holds values JSON cannot encode ({exc}); {self._diff(got, i)}")
         if not same:
@@ -269,7 +270,7 @@ class ItemCheck:
                 doc, lasting = stand_in(doc, self.loose)
             validate(doc, label=self.label, keep=lasting)
         else:
-            validate(got, canonical, self.label)
+            validate(got, want_canonical, self.label)
 
     def add_all(self, items):
         for item in items:
@@ -286,7 +287,7 @@ class ItemCheck:
         STORE.flush()
         missing = self.n - sum(self.seen)
         if self.count != self.n or missing:
-            lost = [datagen.item_id(i) for i, seen in enumerate(self.seen) if not seen]
+            lost = [item_id(i) for i, seen in enumerate(self.seen) if not seen]
             extra = sorted(map(str, self.unexpected))
             self._fail(f"expected {self.n} items, got {self.count}: {missing} lost "
                        f"{[x + self._from(x) for x in lost[:3]]}, {len(extra)} unexpected {extra[:3]}, "
@@ -315,7 +316,7 @@ def describe_difference(got, want):
 
 def _encoded(value):
     try:
-        return datagen.canonical(value)
+        return canonical(value)
     except TypeError:
         return repr(value).encode()
 
@@ -347,59 +348,8 @@ def _ids_and_structure(check, item):
     missing = [k for k in REQUIRED if k not in item]
     if missing or item.get("type") != "Feature":
         check._fail(f"item {item.get('id')} is not a STAC item (missing {missing or 'type Feature'})")
-    i = datagen.item_index(item.get("id"))
+    i = item_index(item.get("id"))
     if i is None or i >= check.n:
         check.unexpected.append(item.get("id"))
         return
     check.seen[i] = 1
-
-
-class LastWall(abc.ABC):
-    """``track_throughput`` of the suites that time a write apart from its check.
-
-    A run sets ``self.last_wall`` to the wall time of its timed part (the write, the pipeline,
-    the Phase 1 loop); throughput is ``n_items`` over it.  Abstract (``setup``), so that asv
-    collects it only through the scenario classes.
-    """
-
-    last_wall = None
-
-    @abc.abstractmethod
-    def setup(self, *args):
-        """The scenario's setup (``_harness.Scenario``)."""
-
-    def track_throughput(self, *args):
-        """Items per second: n_items over the timed part of one run (setup has warmed up)."""
-        self.run()
-        return self.n / self.last_wall
-
-    track_throughput.unit = "items/s"
-
-
-def timed(fn):
-    """``fn()``'s wall time in seconds."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def preload(expect=exact, keys=None, loose_props=()):
-    """``prepare`` the suite's scales at import, in the process asv forks every benchmark from.
-
-    Under ``launch_method = forkserver`` the suite is imported once per commit and every
-    benchmark process is forked from that process, so the schema validation of the
-    expected items (about 4 ms an item on this suite's 2-core machines) is paid once per
-    commit and every benchmark process starts with it done.  Skipped in pool workers and
-    wherever ``benchmarks.preloading()`` says so (asv's discovery and ``setup_cache``
-    processes, tests, ``STAC_BENCH_PRELOAD=0``); ``prepare`` in ``setup`` then does it per
-    process.
-    """
-    from . import N_ITEMS, PROBE_ITEMS, preloading
-
-    if not preloading() or multiprocessing.parent_process() is not None:
-        return
-    for n in sorted({*N_ITEMS, PROBE_ITEMS}):
-        prepare(n, expect, keys, loose_props)
-
-
-preload()

@@ -11,8 +11,10 @@ reads (``check_source``).
 On any mismatch the dataset is regenerated into a temporary folder and swapped in with two
 renames, under an ``flock`` (one generator per dataset; the lock dies with its process).
 Temporary folders (``.tmp-<pid>-*``, ``.old-<pid>-*``) whose process is dead, or older than
-``STALE_SECONDS``, are removed: a killed generation never blocks the next one.  Imported by
-``datagen`` (import ``datagen``, not this module).
+``STALE_SECONDS``, are removed: a killed generation never blocks the next one.
+
+The cache lives in ``settings.cache_dir()`` (``STAC_BENCH_DATA_DIR``), one folder per
+``itemgen.GENERATOR_VERSION``, shared by all asv environments.
 """
 
 import fcntl
@@ -25,8 +27,24 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import datagen
-from .datagen import DIGEST_SIZE, DIGESTS, GENERATOR_VERSION, MANIFEST, SEED, STALE_SECONDS, item_id, malformed_files
+from . import sources
+from .itemgen import (
+    DIGEST_SIZE,
+    GENERATOR_VERSION,
+    SEED,
+    item_digest,
+    make_items,
+    malformed_files,
+    native_digest,
+)
+from .settings import cache_dir
+
+MANIFEST = "dataset.json"
+#: Two 16-byte digests per item of its JSON, canonical and in generated key order: what every
+#: check of a source's items compares against.
+DIGESTS = "digests.bin"
+#: Temporary folders of a generation older than this are abandoned, whatever their pid says.
+STALE_SECONDS = 30 * 60
 
 
 class DatasetError(RuntimeError):
@@ -35,12 +53,24 @@ class DatasetError(RuntimeError):
 
 def expected_files(n):
     """Every file an ``n``-item dataset holds (paths relative to its root, manifest aside)."""
-    ids = [item_id(i) for i in range(n)]
-    files = {f"items/{i}.json" for i in ids} | {f"collection/items/{i}.json" for i in ids}
-    files |= {f"malformed/{i}.json" for i in ids} | {f"malformed/{b}" for b in malformed_files(n)}
-    files |= {"items.json", "items.ndjson", "items.parquet", "items.geo.parquet", "collection/collection.json",
-              DIGESTS}
-    return files
+    return sources.source_files(n) | {DIGESTS}
+
+
+def write_dataset(root, n):
+    """Write every source of an ``n``-item dataset below ``root``, its digests and its manifest."""
+    root = Path(root)
+    items = make_items(n)
+    sources.write_sources(items, root)
+    (root / DIGESTS).write_bytes(b"".join(item_digest(item) + native_digest(item) for item in items))
+    write_manifest(root, n)
+    return root
+
+
+def read_digests(root):
+    """The per-item digests stored with a dataset: ``(canonical, native)`` per item, index = item number."""
+    data = (Path(root) / DIGESTS).read_bytes()
+    step = 2 * DIGEST_SIZE
+    return [(data[k:k + DIGEST_SIZE], data[k + DIGEST_SIZE:k + step]) for k in range(0, len(data), step)]
 
 
 def _file_digest(path):
@@ -110,7 +140,7 @@ def verify(root, n, deep=True):
 
 def source_sizes(root, source):
     """``{absolute path: size}`` of one source's files, from the manifest."""
-    rel = datagen.SOURCES[source]
+    rel = sources.get(source).path
     files = read_manifest(root)["files"]
     return {str(Path(root) / p): size for p, (size, _) in files.items()
             if p == rel or p.startswith(rel + "/")}
@@ -133,8 +163,8 @@ def check_source(root, source):
 # --- the cache ---------------------------------------------------------------------------------
 
 def data_root():
-    default = Path.home() / ".cache" / "stac-manager-benchmarks"
-    return Path(os.environ.get("STAC_BENCH_DATA_DIR", default)) / f"data-v{GENERATOR_VERSION}"
+    """The datasets of this generator version."""
+    return cache_dir() / f"data-v{GENERATOR_VERSION}"
 
 
 @contextmanager
@@ -191,7 +221,7 @@ def ensure_dataset(n):
             pass
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-n{n}-", dir=final.parent))
         try:
-            datagen.write_dataset(tmp, n)
+            write_dataset(tmp, n)
             if final.exists() or final.is_symlink():
                 old = tempfile.mkdtemp(prefix=f".old-{os.getpid()}-n{n}-", dir=final.parent)
                 os.rename(final, Path(old) / "dataset")

@@ -1,7 +1,6 @@
-"""Child processes that die with the process that started them.
+"""Child processes that die with the process that started them (standard library only).
 
-Standard library only: ``_stacserver`` imports this module when the proxy runs it as a
-script (no ``benchmarks`` package then), and spawned pool workers call it first thing.
+The STAC API server and proxy (``api_server``) and the process pools (``runners``) start them.
 """
 
 import os

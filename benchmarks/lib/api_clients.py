@@ -15,9 +15,21 @@ import concurrent.futures as cf
 import threading
 
 from . import strategies
-from ._aiohttpclients import aiohttp_offset, aiohttp_sequential, aiohttp_split, raw_fetch  # noqa: F401
-from ._clientbase import (NO_RETRY, RETRY_STATUS, Budget, IncompleteFetch, PageFailed, Retry,  # noqa: F401
-                          Streak, next_link, search_body, server_links, split_failure, split_windows)
+from .api_aiohttp import aiohttp_offset, aiohttp_sequential, aiohttp_split, raw_fetch  # noqa: F401
+from .api_paging import (  # noqa: F401
+    NO_RETRY,
+    RETRY_STATUS,
+    Budget,
+    IncompleteFetch,
+    PageFailed,
+    Retry,
+    Streak,
+    next_link,
+    search_body,
+    server_links,
+    split_failure,
+    split_windows,
+)
 
 
 def pystac_retry(retry=Retry()):

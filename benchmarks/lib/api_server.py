@@ -1,4 +1,4 @@
-"""A real STAC API on loopback: ``rustac serve`` behind the latency/fault proxy (``_stacproxy``).
+"""A real STAC API on loopback: ``rustac serve`` behind the latency/fault proxy (``api_proxy``).
 
 ``StacApi`` starts two processes, both bound to 127.0.0.1 only:
 
@@ -6,7 +6,7 @@
   backend) loaded with a collection and its items.  It is started with
   ``--addr <proxy url>``, so every link it writes (``next``, ``self``, ...)
   already points at the proxy: clients never leave the proxy.
-* the proxy (``_stacproxy.py`` run as a script), which adds latency, injects faults
+* the proxy (``api_proxy.py`` run as a script), which adds latency, injects faults
   and replays cached responses; ``cache=False`` sends every request to rustac.
 
 The proxy is reconfigured at run time (``configure``) and reports what it did
@@ -30,11 +30,11 @@ import urllib.request
 import weakref
 from pathlib import Path
 
-from ._lifetime import die_with_parent, kill_group
+from .children import die_with_parent, kill_group
 
 HOST = "127.0.0.1"
 CONTROL = "/__proxy__"
-PROXY_SCRIPT = Path(__file__).resolve().with_name("_stacproxy.py")
+PROXY_SCRIPT = Path(__file__).resolve().with_name("api_proxy.py")
 #: Attempts to find two free ports and start both processes on them.
 START_ATTEMPTS = 5
 
@@ -113,7 +113,7 @@ def _drain(proc):
 class StacApi:
     """``rustac serve`` behind the fault-injecting proxy; a context manager.
 
-    ``items_path``: a JSON FeatureCollection (``datagen.SOURCES['feature_collection']``);
+    ``items_path``: a JSON FeatureCollection (``sources.SOURCES['feature_collection']``);
     ``collection``: the collection, a dict or the path of its JSON file.  ``url`` is
     the proxy's address: give it to clients.  Start it from the thread that outlives it
     (PR_SET_PDEATHSIG follows the starting thread).

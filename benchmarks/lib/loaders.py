@@ -1,9 +1,8 @@
 """Work units and top-level loaders for the on-disk sources (picklable under spawn).
 
-Each source splits into units that any strategy can map over:
-``directory`` / ``collection`` / ``malformed`` one unit per item file; ``ndjson`` a byte
-range of whole lines per ``datagen.unit_size(n)`` items; ``parquet`` / ``geoparquet`` one
-row group; ``feature_collection`` one unit (one JSON document cannot be split).
+Each source splits into units that any strategy can map over (``sources.SOURCES`` names the
+function per source): one unit per item file, a byte range of whole lines per
+``itemgen.unit_size(n)`` items, one Parquet row group, or one whole JSON document.
 
 A file that does not decode raises ``MalformedInput`` naming it.  ``load_counted`` is the
 loader of the ``malformed`` source: it returns the good items and the bad files it skipped.
@@ -15,37 +14,53 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
-from . import datagen
-from ._checks import REQUIRED
+from .itemgen import REQUIRED, unit_size
 
 
 class MalformedInput(ValueError):
     """A unit's bytes are not what its source promises (named in the message)."""
 
 
-def units(source, path, n_items):
-    path = Path(path)
-    if source in ("directory", "collection", "malformed"):
-        files = path / "items" if source == "collection" else path
-        return [("file", str(p)) for p in sorted(files.glob("*.json"))]
-    if source == "ndjson":
-        return [("lines", str(path), a, b) for a, b in _line_ranges(path, datagen.unit_size(n_items))]
-    if source == "parquet":
-        return [("row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
-    if source == "geoparquet":
-        return [("geo_row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
-    if source == "feature_collection":
-        return [("collection_file", str(path))]
-    raise ValueError(f"unknown source {source!r}")
+# --- work units: each source's ``units`` in ``sources.SOURCES`` is one of these ----------------
+
+def file_units(path, n_items):
+    """One unit per item file of a directory."""
+    return [("file", str(p)) for p in sorted(Path(path).glob("*.json"))]
 
 
-def ceiling_units(source, path, n_items):
-    """Units for the ceilings: a Parquet file is decoded whole, by pyarrow's threaded reader."""
-    if source == "parquet":
-        return [("parquet_file", str(path))]
-    if source == "geoparquet":
-        return [("geoparquet_file", str(path))]
-    return units(source, path, n_items)
+def collection_units(path, n_items):
+    """One unit per item file of a collection root's ``items/``."""
+    return file_units(Path(path) / "items", n_items)
+
+
+def ndjson_units(path, n_items):
+    """Byte ranges of whole lines, ``itemgen.unit_size(n)`` lines each."""
+    return [("lines", str(path), a, b) for a, b in _line_ranges(path, unit_size(n_items))]
+
+
+def row_group_units(path, n_items):
+    """One unit per row group of a nested Parquet file."""
+    return [("row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+
+
+def geo_row_group_units(path, n_items):
+    """One unit per row group of a stac-geoparquet file."""
+    return [("geo_row_group", str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+
+
+def document_units(path, n_items):
+    """One unit: a single JSON document cannot be split."""
+    return [("collection_file", str(path))]
+
+
+def parquet_file_units(path, n_items):
+    """Ceiling: a nested Parquet file decoded whole, by pyarrow's threaded reader."""
+    return [("parquet_file", str(path))]
+
+
+def geoparquet_file_units(path, n_items):
+    """Ceiling: a stac-geoparquet file decoded whole."""
+    return [("geoparquet_file", str(path))]
 
 
 def _line_ranges(path, lines_per_unit):

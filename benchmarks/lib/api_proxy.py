@@ -1,6 +1,6 @@
-"""The latency/fault proxy in front of ``rustac serve``: a script, ``python _stacproxy.py CONFIG_JSON``.
+"""The latency/fault proxy in front of ``rustac serve``: a script, ``python api_proxy.py CONFIG_JSON``.
 
-``_stacserver.StacApi`` starts it in its own process (own interpreter and GIL).  It adds
+``api_server.StacApi`` starts it in its own process (own interpreter and GIL).  It adds
 latency per request (seeded jitter), injects faults (429 with Retry-After, 500, a dropped
 connection) at a seeded rate, and replays cached responses.  The cache keys on (method,
 path and query, body); the data never change, so a replayed response is the byte-identical

@@ -4,7 +4,7 @@ Every asv benchmark is a fresh process.  The items an ingest yields are the gene
 validated once per commit in the process asv forks every benchmark from; but the documents
 an output or pipeline run writes (links, layout) were validated again in each benchmark
 process: a thousand schema passes, 1 to 3 s, inside the first timed sample and the memory
-increment.  A document is now validated once per machine: its digest (``datagen.item_digest``
+increment.  A document is now validated once per machine: its digest (``itemgen.item_digest``
 of the document, which names its ``stac_version``) goes to ``valid-<schemas>.bin`` under the
 data cache, one file per set of vendored schemas, and every check reads what other processes
 added since it last looked.  Only digests of documents that passed, and that may come again,
@@ -17,10 +17,10 @@ import hashlib
 import re
 from pathlib import Path
 
-from ._datacache import data_root
-from .datagen import DIGEST_SIZE
+from .datacache import data_root
+from .itemgen import DIGEST_SIZE
 
-#: The vendored STAC item schemas (``_checks`` validates against them).
+#: The vendored STAC item schemas (``checks`` validates against them).
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 
