@@ -216,8 +216,9 @@ def test_unknown_external_reference_fails_loudly(tmp_path, monkeypatch, capsys):
     html = tmp_path / "html"
     conf = tmp_path / "asv.conf.json"
     conf.write_text(json.dumps({"version": 1, "repo": ".", "html_dir": "html"}))
+    shutil.copytree(CRAFTED, tmp_path / "results")
 
-    def fake_publish(config):
+    def fake_publish(config, pull=True):
         shutil.copytree(ASV_WWW, html)
         page = html / "index.html"
         page.write_text(page.read_text().replace(

@@ -69,7 +69,8 @@ def test_bad_arguments_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         premerge.parse_args(argv)
     assert exc.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("premerge.py: error: "), err
 
 
 def test_run_options(monkeypatch):

@@ -13,6 +13,8 @@ JSON and Parquet output at stac-manager's default buffer, the pipeline without c
 the other values come with a full run).  It runs with ``--skip-existing``, so it never
 re-runs, erases or overwrites a benchmark a commit already has (from a full run, say).
 ``full``: every benchmark.  Both feed the same asv series (same names, params, versions).
+The report printed afterwards is the run's: its machine (``--machine``, else this host's, as asv
+picks it) and the newest commit it wrote results for.
 
 RANGE is anything ``asv run`` takes (``main^!``, ``HASHFILE:commits.txt``, ``v1..v2``);
 default ``main^!``.  After the run the PRD report of the newest commit run is printed, even
@@ -30,6 +32,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from reporting.config import load_config  # noqa: E402
+from reporting.errors import ReportError  # noqa: E402
+from reporting.inputs import host_machine  # noqa: E402
+from reporting.results import parse_result_file  # noqa: E402
+
 PROFILES = ("history", "full")
 #: What the history profile measures of its classes: the checked wall time and the memory
 #: increment (throughput is n_items / time; the pipeline's stage shares and the write-only
@@ -110,17 +118,42 @@ class Run:
         asv = [sys.executable, "-m", "asv"]
         if not args.machine and not (Path.home() / ".asv-machine.json").exists():
             subprocess.run([*asv, "machine", "--yes", "--config", args.config], check=True)
+        machine = args.machine or host_machine()
+        before = result_files(args.results_dir, machine)
         code = subprocess.run([*asv, *self.asv_args(args)]).returncode
         if code == 2:
             print(f"\nbench.py: asv exit 2: some benchmarks failed. A failed benchmark is a finding "
                   "(a check caught lost, duplicated or mangled items, or a crash); see the report.",
                   file=sys.stderr)
         if not args.no_report and code in (0, 2):
+            # the report of this run: its machine, and the newest commit it wrote results for
             report = [sys.executable, str(ROOT / "tools" / "report.py"), "--config", args.config]
-            if args.machine:
-                report += ["--machine", args.machine]
+            report += ["--machine", machine] if machine else []
+            commit = newest_written(before, result_files(args.results_dir, machine))
+            report += ["--commit", commit] if commit else []
             subprocess.run(report)
         return code
+
+
+def result_files(results_dir, machine):
+    """``{path: (mtime_ns, size)}`` of ``machine``'s results files (none without a machine)."""
+    folder = Path(results_dir) / (machine or "")
+    if not machine or not folder.is_dir():
+        return {}
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.json") if p.name != "machine.json"}
+
+
+def newest_written(before, after):
+    """The commit of the newest (by commit date) results file written between ``before`` and
+    ``after``; None if the run wrote none (``--skip-existing`` found everything there)."""
+    written = []
+    for path, stamp in after.items():
+        if before.get(path) != stamp:
+            try:
+                written.append(parse_result_file(str(path)))
+            except ReportError:
+                continue  # the report names an unreadable file itself
+    return max(written, key=lambda f: f.date or 0).commit_hash if written else None
 
 
 class List:
@@ -155,8 +188,14 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
-    args = build_parser().parse_args(argv[:cut])
+    parser = build_parser()
+    args = parser.parse_args(argv[:cut])
     args.asv_args = argv[cut + 1:]  # after --: passed to asv run as they are
+    if hasattr(args, "config"):
+        try:
+            args.results_dir = load_config(args.config, None, None).results_dir
+        except ReportError as exc:  # before any run: one line, exit 2
+            parser.exit(2, f"bench.py: error: {exc}\n")
     use_harness_python()
     return args.handler(args)
 

@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import bench  # noqa: E402
+from reporting.errors import ReportError  # noqa: E402
+from reporting.inputs import check_output, parse_factor  # noqa: E402
 
 DEFAULT_WORKDIR = Path.home() / ".cache" / "stac-manager-benchmarks" / "premerge"
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
@@ -46,14 +48,21 @@ class PremergeError(Exception):
     """Bad input or a failed step: one line on stderr, exit 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input too: one line (``premerge.py: error: ...``), exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog=f"tools/{PROG}", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog=f"tools/{PROG}", description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", required=True, help="a git checkout of stac-manager")
     p.add_argument("refs", nargs="*", metavar="REF", help="BASE [HEAD] (default: main HEAD)")
     p.add_argument("--working-tree", action="store_true", help="head = PATH's working tree (BASE only)")
     p.add_argument("--quick", action="store_true", help="one sample per benchmark (CI smoke runs)")
-    p.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4; not with --quick)")
-    p.add_argument("--factor", type=float, default=1.5, help="gate factor (default 1.5)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4; not with --quick)")
+    p.add_argument("--factor", default="1.5", help="gate factor: a finite number > 1 (default 1.5)")
     p.add_argument("--output", "-o", metavar="FILE.md", help="write the comment here, not to stdout")
     p.add_argument("--json", metavar="FILE.json", help="also write the comparison as JSON")
     p.add_argument("--machine", help="asv machine (default: ~/.asv-machine.json's only one, or the host)")
@@ -72,12 +81,53 @@ def parse_args(argv=None):
     if len(args.refs) > most:
         parser.error("at most one ref (BASE) with --working-tree" if args.working_tree
                      else "at most two refs (BASE HEAD)")
-    for flag, value in (("--factor", args.factor), ("--rounds", args.rounds)):
-        if value < 1:
-            parser.error(f"{flag} must be >= 1 (got {value})")
+    try:
+        check_args(args)
+    except (ReportError, PremergeError) as exc:
+        parser.error(str(exc))
     args.base = args.refs[0] if args.refs else "main"
     args.head = None if args.working_tree else (args.refs[1] if len(args.refs) > 1 else "HEAD")
     return args
+
+
+#: What premerge.py writes in its work folder: a folder holding only these (or the marker) is its.
+WORKDIR_MARKER = ".premerge-workdir"
+OWN_NAMES = {WORKDIR_MARKER, ".lock", "asv.conf.json", "constraints.txt", "results", "env", "html", "asv.log",
+             "hashes.txt", "base.txt", "compare.json", "twin.git", "worktree-venv"}
+
+
+def check_args(args):
+    """Every argument, before the first step (the factor by report.py's own rule)."""
+    args.factor = parse_factor(args.factor)
+    if args.quick and args.rounds is not None:
+        raise PremergeError("--rounds does not apply to --quick (one sample, no rounds)")
+    if args.rounds is not None and args.rounds < 1:
+        raise PremergeError(f"--rounds must be >= 1 (got {args.rounds})")
+    args.rounds = 4 if args.rounds is None else args.rounds
+    check_output(args.output, "--output")
+    check_output(args.json, "--json")
+    if args.machine is not None and (not args.machine.strip() or os.sep in args.machine or args.machine[0] == "."):
+        raise PremergeError(f"--machine {args.machine!r} is not a machine name (a folder name under results/)")
+    check_workdir(Path(args.workdir).expanduser().resolve(), args.repo)
+
+
+def check_workdir(workdir, repo):
+    """Bad input unless ``workdir`` is premerge's own: new, empty, marked, or holding only its names.
+
+    It must not be (or hold) this project or the repository: the tool empties its results there."""
+    for what, path in (("this project", ROOT), ("the --repo", Path(repo).expanduser().resolve())):
+        if workdir == path or workdir in path.parents:
+            raise PremergeError(f"--workdir {workdir} is or contains {what} ({path}): give a folder of its own")
+    if workdir.exists() and not workdir.is_dir():
+        raise PremergeError(f"--workdir {workdir} is a file")
+    if workdir.is_dir():
+        foreign = sorted(e.name for e in workdir.iterdir() if e.name not in OWN_NAMES)
+        if foreign and not (workdir / WORKDIR_MARKER).is_file():
+            raise PremergeError(f"--workdir {workdir} holds files premerge.py did not create (e.g. {foreign[0]}): "
+                                "give an empty or new folder")
+    existing = next(p for p in (workdir, *workdir.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PremergeError(f"--workdir {workdir}: {existing} is not a writable folder")
 
 
 def selected(asv_args):
@@ -185,8 +235,12 @@ def ensure_machine(name, config, like=None):
 
 
 def lock_workdir(workdir):
-    workdir.mkdir(parents=True, exist_ok=True)
-    handle = open(workdir / ".lock", "w")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / WORKDIR_MARKER).write_text("premerge.py's work folder: it deletes only what it made here\n")
+        handle = open(workdir / ".lock", "w")
+    except OSError as exc:
+        raise PremergeError(f"cannot use --workdir {workdir}: {exc.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -32,6 +32,12 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from reporting.config import load_config, read_asv_config  # noqa: E402
+from reporting.errors import ReportError  # noqa: E402
+from reporting.inputs import check_output  # noqa: E402
+from reporting.results import ResultsDB, refuse_unreadable  # noqa: E402
+
 VENDOR = Path(__file__).resolve().parent / "dashboard" / "vendor"
 
 #: Every CDN URL asv 0.6.6's index.html loads -> its copy below tools/dashboard/vendor.
@@ -81,9 +87,56 @@ def html_dir_of(config):
     return Path(config).resolve().parent / Config.load(str(config)).html_dir
 
 
-def asv_publish(config):
-    """Run ``asv publish`` with the asv of this interpreter; return its exit status."""
-    return subprocess.run([sys.executable, "-m", "asv", "publish", "--config", str(config)]).returncode
+def asv_publish(config, pull=True):
+    """Run ``asv publish`` with the asv of this interpreter; return its exit status.
+
+    Its output is kept and only its last line said when it fails (one line, not a traceback)."""
+    proc = subprocess.run([sys.executable, "-m", "asv", "publish", "--config", str(config),
+                           *([] if pull else ["--no-pull"])], capture_output=True, text=True)
+    if proc.returncode != 0:
+        said = [line.strip(" ·") for line in (proc.stdout + proc.stderr).splitlines() if line.strip(" ·")]
+        raise PublishError(f"asv publish exited {proc.returncode}: {(said or ['no output'])[-1][:300]}")
+    return 0
+
+
+def check_results(config):
+    """The results folder, read by the report's own reader: refuse what the report refuses
+    (a missing or corrupt benchmarks.json, an unreadable results file, a machine without
+    machine.json), which asv publish would drop without a word."""
+    results_dir = load_config(str(config), None, None).results_dir
+    db = ResultsDB(results_dir)
+    for machine in db.machines_with_results:
+        if not (Path(results_dir) / machine / "machine.json").is_file():
+            raise ReportError(f"no machine.json in {Path(results_dir) / machine}: asv publish would show none of "
+                              "its results (run `asv machine` and copy it there)")
+        refuse_unreadable(db.files(machine)[1], "asv publish would leave its commit out")
+
+
+def can_reach(url):
+    """Whether ``git ls-remote`` reaches ``url`` (quickly: the network may be down)."""
+    try:
+        return subprocess.run(["git", "ls-remote", "--exit-code", url, "HEAD"], capture_output=True,
+                              timeout=20, env=dict(os.environ, GIT_TERMINAL_PROMPT="0")).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def history_source(config):
+    """Whether asv publish may fetch (True) or must use the mirror as it is (False); PublishError
+    when stac-manager's history is out of reach (no network and no mirror in ./<project>)."""
+    conf = read_asv_config(str(config))
+    repo = str(getattr(conf, "repo", "") or "")
+    if "://" not in repo and not repo.startswith("git@"):
+        return True  # a local path: asv never fetches it
+    mirror = Path(config).resolve().parent / conf.project
+    if not mirror.is_dir():
+        if can_reach(repo):
+            return True
+        raise PublishError(f"asv publish needs stac-manager's history: the network (to clone {repo} into "
+                           f"{mirror}) or a mirror there (README, Offline: git clone --mirror CHECKOUT {mirror})")
+    origin = subprocess.run(["git", "-C", str(mirror), "remote", "get-url", "origin"], capture_output=True,
+                            text=True).stdout.strip()
+    return bool(origin) and can_reach(origin)
 
 
 def sri(path):
@@ -200,9 +253,8 @@ def chromium(url, screenshot=None, window="1400,1000", timeout=180):
     return "" if screenshot else proc.stdout
 
 
-def preview(html_dir, port):
-    """Serve ``html_dir`` on 127.0.0.1:``port`` until Ctrl-C."""
-    server = make_server(html_dir, port, quiet=False)
+def preview(html_dir, server):
+    """Serve ``html_dir`` with ``server`` (bound before publishing) until Ctrl-C."""
     print(f"Serving {html_dir} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -212,44 +264,98 @@ def preview(html_dir, port):
         server.server_close()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input too: one line (``publish.py: error: ...``), exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"publish.py: error: {message} (see --help)\n")
+
+
+def port_number(text):
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (got {port})")
+    return port
+
+
+def check_args(parser, args):
+    """Every argument, before asv publish runs."""
+    if args.port is not None and not args.preview:
+        parser.error("--port applies to --preview only")
+    if args.page and not args.screenshot:
+        parser.error("--page applies to --screenshot only")
+    if args.screenshot:
+        if find_chromium() is None:
+            parser.error("--screenshot needs chromium on PATH (Debian: apt-get install chromium)")
+        try:
+            check_output(args.screenshot, "--screenshot")
+        except ReportError as exc:
+            parser.error(str(exc))
+    if not Path(args.config).is_file():
+        parser.exit(2, f"publish.py: error: no asv config at {args.config}\n")
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     parser.add_argument("--preview", action="store_true", help="serve the dashboard on 127.0.0.1 until Ctrl-C")
-    parser.add_argument("--port", type=int, default=8080, help="port for --preview (default 8080; 0: any)")
+    parser.add_argument("--port", type=port_number, default=None, help="port for --preview (default 8080; 0: any)")
     parser.add_argument("--screenshot", metavar="PNG", help="render a page with headless Chromium into PNG")
     parser.add_argument("--page", default="", metavar="URLFRAGMENT",
                         help="page for --screenshot, e.g. '#/regressions' (default: the grid)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
+
+
+def bind(html_dir, port):
+    """The preview's server, bound before any work: a port in use is bad input."""
+    try:
+        return make_server(html_dir, port, quiet=False)
+    except OSError as exc:
+        raise PublishError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from None
+
+
+def publish(args, html_dir, server):
+    """asv publish after every check, then the vendoring, the screenshot, the preview."""
+    check_results(args.config)
+    pull = history_source(args.config)
+    if not pull:
+        print("publish.py: stac-manager's origin is out of reach: the dashboard uses the mirror's history as it is",
+              file=sys.stderr)
+    asv_publish(args.config, pull)
+    count = localize(html_dir)
+    print(f"publish.py: {html_dir} is self-contained ({count} CDN references now point at vendor/)")
+    if args.screenshot:
+        with serving(html_dir) as url:
+            try:
+                chromium(url + args.page, screenshot=args.screenshot)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                raise PublishError(str(exc).splitlines()[0]) from None
+        print(f"publish.py: wrote {args.screenshot}")
+    if server is not None:
+        preview(html_dir, server)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not Path(args.config).is_file():
-        print(f"publish.py: no asv config at {args.config}", file=sys.stderr)
-        return 2
+    server = None
     try:
-        html_dir = html_dir_of(args.config)
-    except Exception as exc:  # asv's UserError, JSON errors: one line, not a traceback
-        print(f"publish.py: cannot read {args.config}: {exc}", file=sys.stderr)
-        return 2
-    status = asv_publish(args.config)
-    if status != 0:
-        print(f"publish.py: asv publish exited {status}", file=sys.stderr)
-        return status
-    try:
-        count = localize(html_dir)
-    except PublishError as exc:
+        try:
+            html_dir = html_dir_of(args.config)
+        except Exception as exc:  # asv's UserError, JSON errors: one line, not a traceback
+            raise PublishError(f"cannot read {args.config}: {str(exc).strip().splitlines()[0]}") from None
+        server = bind(html_dir, 8080 if args.port is None else args.port) if args.preview else None
+        publish(args, html_dir, server)
+    except (PublishError, ReportError) as exc:
         print(f"publish.py: {exc}", file=sys.stderr)
         return 2
-    print(f"publish.py: {html_dir} is self-contained ({count} CDN references now point at vendor/)")
-    if args.screenshot:
-        with serving(html_dir) as url:
-            chromium(url + args.page, screenshot=args.screenshot)
-        print(f"publish.py: wrote {args.screenshot}")
-    if args.preview:
-        preview(html_dir, args.port)
+    finally:
+        if server is not None:
+            server.server_close()
     return 0
 
 
