@@ -94,6 +94,8 @@ class _ApiIngest(Scenario):
             self.fetch = self._ceiling_latency(n_items, concurrency, options["latency_ms"])
             return
         root = roots[n_items]
+        for source in ("feature_collection", "collection"):  # what the server loads: damaged data is not a client's fault
+            datacache.check_source(root, source)
         self.api = StacApi(sources.source_path(root, "feature_collection"),
                            sources.source_path(root, "collection") / "collection.json",
                            **{k: v for k, v in options.items() if k not in AFTER_WARMUP}).start()

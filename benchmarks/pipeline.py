@@ -98,6 +98,7 @@ class _Pipeline(WriteThroughput, Scenario):
         self.kind = strategies.kind(strategy)
         strategies.check_workers(strategy, concurrency)
         self.label = f"pipeline/{strategy}/{concurrency}/checkpoint={checkpoint}"
+        datacache.check_source(roots[n_items], "directory")  # damaged data is not a strategy's fault
         source = sources.source_path(roots[n_items], "directory")
         probe_dir = sources.source_path(roots[PROBE_ITEMS], "directory")
         if self.kind != HARNESS:

@@ -23,7 +23,7 @@ from api_env import (  # noqa: F401
 
 from benchmarks import api_ingest
 from benchmarks.lib import api_clients as clients
-from benchmarks.lib import api_server, itemgen
+from benchmarks.lib import api_server, datacache, itemgen
 from benchmarks.lib.checks import ResultMismatch
 
 # --- the fixture itself ------------------------------------------------------------------
@@ -211,7 +211,13 @@ def run_bench(cls, root, *params, measure="run"):
     bench = cls()
     try:
         bench.setup(roots(root), N, *params)
-        return getattr(bench, measure)()
+        if measure != "track_mem_mb":
+            return getattr(bench, measure)()
+        runs, run = [], bench.run
+        bench.run = lambda: runs.append(run())
+        value = bench.track_mem_mb()
+        assert isinstance(value, float) and runs == [None], "track_mem_mb must measure exactly one complete run"
+        return value
     finally:
         bench.teardown()
 
@@ -223,7 +229,7 @@ def run_bench(cls, root, *params, measure="run"):
 def test_search_benchmark_runs_and_cleans_up(root, strategy, concurrency, latency_ms):
     before = {p.pid for p in children()}
     assert run_bench(api_ingest.Search, root, strategy, concurrency, latency_ms,
-                     measure="track_mem_mb") >= 0
+                     measure="track_mem_mb") is not None
     assert {p.pid for p in children()} <= before
 
 
@@ -320,7 +326,7 @@ def test_server_capacity_has_headroom(root):
 
 def test_module_strategy_on_the_standin(root, standin_at):
     standin_at("c3_current")
-    assert run_bench(api_ingest.SearchModule, root, "module", 1, 10, measure="track_mem_mb") >= 0
+    assert run_bench(api_ingest.SearchModule, root, "module", 1, 10, measure="track_mem_mb") is not None
     with pytest.raises(NotImplementedError, match="concurrency"):
         run_bench(api_ingest.SearchModule, root, "module", 5, 0)
     standin_at("c4_phase2")
@@ -355,7 +361,7 @@ def test_every_scale_has_enough_pages_for_fifty_workers(monkeypatch):
 
 
 def test_api_control_runs_without_stac_manager(root):
-    assert run_bench(api_ingest.Control, root, "aiohttp_sequential", 1, 0, measure="track_mem_mb") >= 0
+    assert run_bench(api_ingest.Control, root, "aiohttp_sequential", 1, 0, measure="track_mem_mb") is not None
 
 
 @pytest.mark.parametrize("mangle", [
@@ -372,3 +378,19 @@ def test_api_check_compares_every_item(mangle):
     mangle(items[7])
     with pytest.raises(ResultMismatch):
         api_ingest.check_api_items(items, N, "mangled", base)
+
+
+@pytest.mark.parametrize("damaged", ["items.json", "collection/collection.json"])
+def test_a_damaged_source_is_refused_before_the_server_starts(tmp_path, monkeypatch, damaged):
+    """What the server loads is checked against the manifest first: damaged data is never blamed
+    on a client (a short or mangled result) and starts no server."""
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    own = datacache.ensure_dataset(N)
+    path = own / damaged
+    path.write_bytes(path.read_bytes()[:-1])
+    before = {p.pid for p in children()}
+    bench = api_ingest.Search()
+    with pytest.raises(datacache.DatasetError, match=damaged):
+        bench.setup({N: str(own)}, N, "aiohttp_sequential", 1, 0)
+    bench.teardown()
+    assert {p.pid for p in children()} == before

@@ -268,3 +268,46 @@ def test_malformed_source_mixes_five_percent_bad_files(dataset):
             assert isinstance(json.loads(data), list)
         else:
             assert "geometry" not in json.loads(data)
+
+
+RACER = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from benchmarks.lib import datacache
+
+real = datacache.write_dataset
+
+
+def slow(path, n):
+    print("generated", flush=True)
+    time.sleep(1.0)  # long enough for the other process to reach the lock meanwhile
+    return real(path, n)
+
+
+datacache.write_dataset = slow
+print("ready", flush=True)
+while not os.path.exists({go!r}):
+    time.sleep(0.01)
+datacache.ensure_dataset(12)
+"""
+
+
+def test_two_processes_ensuring_one_dataset_generate_it_once(tmp_path, monkeypatch):
+    """Two asv processes ask for the same missing dataset at once: the lock, and the check again
+    under it, make one of them generate it and the other use it."""
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "data"))
+    go = tmp_path / "go"
+    script = RACER.format(root=str(Path(__file__).resolve().parents[1]), go=str(go))
+    env = dict(os.environ, STAC_BENCH_PRELOAD="0")
+    racers = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    try:
+        assert [p.stdout.readline().strip() for p in racers] == ["ready", "ready"]
+        go.touch()
+        outs = [p.communicate(timeout=120)[0] for p in racers]
+    finally:
+        for p in racers:
+            p.kill()
+    assert [p.returncode for p in racers] == [0, 0]
+    assert "".join(outs).count("generated") == 1, outs
+    datacache.verify(datacache.data_root() / "n12", 12)

@@ -95,12 +95,9 @@ def test_asyncio_strategies_really_run_n_at_once():
     for strategy in ("semaphore", "queue", "threads"):
         runner = Runner(strategy, 5)
         try:
-            start = time.perf_counter()
             spans = runner.map(_sleepy, range(10))
-            elapsed = time.perf_counter() - start
         finally:
             runner.close()
-        assert elapsed < 0.6, (strategy, elapsed)
         assert max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans) == 5, strategy
 
 
@@ -238,9 +235,18 @@ def test_directory_benchmark_on_the_standin(standin_at, label, strategy, concurr
     bench.setup(roots, N, strategy, concurrency)
     try:
         bench.time_run()
-        assert bench.track_mem_mb() >= 0
+        assert_measures_one_run(bench)
     finally:
         bench.teardown()
+
+
+def assert_measures_one_run(bench):
+    """``track_mem_mb`` measures exactly one complete run of the benchmark (a float, in MB)."""
+    runs, run = [], bench.run
+    bench.run = lambda: runs.append(run())
+    value = bench.track_mem_mb()
+    bench.run = run
+    assert isinstance(value, float) and runs == [None], (value, runs)
 
 
 def test_a_lossy_module_fails_loudly(standin_at, monkeypatch):

@@ -1,5 +1,7 @@
 """The pipeline suite on small data against the stand-in stac-manager: every variant lands exactly the items."""
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import pipeline
@@ -103,3 +105,18 @@ def test_expected_item_applies_updates():
     item = pipeline.expected_item(3)
     assert item["properties"]["constellation"] == "sentinel-2"
     assert item["properties"]["processing:level"] == "L2A"
+
+
+def test_a_damaged_source_is_refused_before_the_run(at_commit, tmp_path, monkeypatch):
+    """The item files the pipeline reads are checked against the manifest in ``setup``: a damaged
+    file is the data's fault, named, never a strategy's lost or mangled item."""
+    at_commit("c4_phase2")
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path / "data"))
+    roots = {n: str(datacache.ensure_dataset(n)) for n in (N, pipeline.PROBE_ITEMS)}
+    victim = Path(roots[N]) / "items" / f"{itemgen.item_id(7)}.json"
+    victim.write_bytes(victim.read_bytes() + b" ")
+    for cls, strategy in ((pipeline.PipelineModule, "module"), (pipeline.Control, "loop")):
+        bench = cls()
+        with pytest.raises(datacache.DatasetError, match=victim.name):
+            bench.setup(roots, N, strategy, 1, False)
+        bench.teardown()
