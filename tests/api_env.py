@@ -1,13 +1,11 @@
-"""What the API tests share: a small dataset, a server fixture, and a fetch helper."""
+"""What the API tests share: the dataset size, the server and fetch helpers (fixtures: conftest)."""
 
-import os
 import socket
 
 import psutil
-import pytest
 
 from benchmarks.lib import api_clients as clients
-from benchmarks.lib import api_server, datacache, itemgen, sources
+from benchmarks.lib import api_server, itemgen, sources
 
 N = 60
 LIMIT = 10  # 6 pages of 10 items
@@ -15,29 +13,9 @@ CLIENTS = sorted(clients.CLIENTS)
 FAST_RETRY = clients.Retry(attempts=5, backoff=0.01, max_wait=2.0, timeout=10.0, deadline=60.0)
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    if "STAC_BENCH_DATA_DIR" not in os.environ:
-        os.environ["STAC_BENCH_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    return datacache.ensure_dataset(N)
-
-
 def new_api(root, **proxy):
     return api_server.StacApi(sources.source_path(root, "feature_collection"),
                                itemgen.make_collection(itemgen.make_items(N)), **proxy)
-
-
-@pytest.fixture(scope="module")
-def api(root):
-    with new_api(root) as server:
-        yield server
-
-
-@pytest.fixture
-def clean(api):
-    api.configure(latency_ms=0, jitter=0.2, fault=None, fault_rate=0.0, fault_match=None, fault_limit=None,
-                  retry_after=0, cache=True, reset_stats=True)
-    return api
 
 
 def workers(strategy, pooled=3):

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import api_env  # noqa: E402
 import standin  # noqa: E402
+from benchmarks.lib import datacache  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -123,8 +125,30 @@ def read_results(results_dir, commit):
     cols = data["result_columns"]
     out = {}
     for name, row in data["results"].items():
-        cells = dict(zip(cols, row + [None] * (len(cols) - len(row))))
+        cells = dict(zip(cols, row + [None] * (len(cols) - len(row)), strict=True))
         combos = list(itertools.product(*cells["params"])) or [()]
         values = cells["result"] if cells["result"] is not None else [None] * len(combos)
-        out[name] = dict(zip(combos, values))
+        out[name] = dict(zip(combos, values, strict=False))
     return out
+
+
+# --- the API suite's tests: one small dataset and one STAC API server per module -----------------
+
+@pytest.fixture(scope="module")
+def api_dataset(tmp_path_factory):
+    if "STAC_BENCH_DATA_DIR" not in os.environ:
+        os.environ["STAC_BENCH_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    return datacache.ensure_dataset(api_env.N)
+
+
+@pytest.fixture(scope="module")
+def api(api_dataset):
+    with api_env.new_api(api_dataset) as server:
+        yield server
+
+
+@pytest.fixture
+def clean(api):
+    api.configure(latency_ms=0, jitter=0.2, fault=None, fault_rate=0.0, fault_match=None, fault_limit=None,
+                  retry_after=0, cache=True, reset_stats=True)
+    return api

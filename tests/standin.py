@@ -13,8 +13,10 @@ def git(repo, *args):
                           text=True).stdout.strip()
 
 
-def make_repo(repo, upto=len(COMMITS)):
-    """Create ``repo`` with one commit per overlay on branch ``main``; return {label: hash}."""
+def make_repo(repo, upto=None):
+    """Create ``repo`` with one commit per overlay (the first ``upto``) on branch ``main``; return
+    {label: hash}."""
+    upto = len(COMMITS) if upto is None else upto
     repo = Path(repo)
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")

@@ -10,8 +10,8 @@ import threading
 
 import psutil
 import pytest
-from api_env import CLIENTS, LIMIT, api, clean, fetch, new_api, root, workers  # noqa: F401
 
+from api_env import CLIENTS, LIMIT, fetch, new_api, workers
 from benchmarks.lib import api_clients as clients
 
 DEAD_RETRY = clients.Retry(attempts=3, backoff=0.0, timeout=10.0, deadline=60.0)
@@ -42,9 +42,9 @@ def test_every_client_gives_up_the_same_way_when_every_request_fails(clean, stra
 
 
 @pytest.fixture
-def dying_api(root):
+def dying_api(api_dataset):
     """A server of its own, for a test to kill."""
-    with new_api(root) as server:
+    with new_api(api_dataset) as server:
         yield server
 
 

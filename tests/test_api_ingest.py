@@ -7,20 +7,8 @@ test_api_failures.py.
 
 import psutil
 import pytest
-from api_env import (  # noqa: F401
-    CLIENTS,
-    LIMIT,
-    N,
-    api,
-    children,
-    clean,
-    fetch,
-    new_api,
-    port_closed,
-    root,
-    workers,
-)
 
+from api_env import CLIENTS, LIMIT, N, children, fetch, new_api, port_closed, workers
 from benchmarks import api_ingest
 from benchmarks.lib import api_clients as clients
 from benchmarks.lib import api_server, datacache, itemgen
@@ -28,11 +16,11 @@ from benchmarks.lib.checks import ResultMismatch
 
 # --- the fixture itself ------------------------------------------------------------------
 
-def test_server_and_proxy_start_serve_and_stop_cleanly(root):
+def test_server_and_proxy_start_serve_and_stop_cleanly(api_dataset):
     from pystac_client import Client
 
     before = {p.pid for p in children()}
-    server = new_api(root).start()
+    server = new_api(api_dataset).start()
     try:
         assert len(server.pids) == 2 and all(psutil.pid_exists(pid) for pid in server.pids)
         assert server.url.startswith("http://127.0.0.1:")
@@ -55,7 +43,7 @@ def test_server_and_proxy_start_serve_and_stop_cleanly(root):
     assert {p.pid for p in children()} <= before
 
 
-def test_a_failed_start_leaves_nothing_behind(root, tmp_path):
+def test_a_failed_start_leaves_nothing_behind(api_dataset, tmp_path):
     before = {p.pid for p in children()}
     bad = api_server.StacApi(tmp_path / "missing.json", itemgen.make_collection([]), startup_timeout=10)
     with pytest.raises(RuntimeError, match="rustac serve exited"):
@@ -203,20 +191,20 @@ def small_pages(monkeypatch):
     monkeypatch.setattr(api_ingest, "page_limit", lambda n_items: LIMIT)
 
 
-def roots(root):
-    return {N: str(root)}
+def roots(api_dataset):
+    return {N: str(api_dataset)}
 
 
-def run_bench(cls, root, *params, measure="run"):
+def run_bench(cls, api_dataset, *params, measure="run"):
     bench = cls()
     try:
-        bench.setup(roots(root), N, *params)
+        bench.setup(roots(api_dataset), N, *params)
         if measure != "track_mem_mb":
             return getattr(bench, measure)()
         runs, run = [], bench.run
-        bench.run = lambda: runs.append(run())
+        bench.run = lambda: runs.append(run()) or runs[-1]
         value = bench.track_mem_mb()
-        assert isinstance(value, float) and runs == [None], "track_mem_mb must measure exactly one complete run"
+        assert isinstance(value, float) and len(runs) == 1, "track_mem_mb must measure exactly one complete run"
         return value
     finally:
         bench.teardown()
@@ -226,15 +214,15 @@ def run_bench(cls, root, *params, measure="run"):
     ("aiohttp_offset", 5, 0), ("pystac_client", 1, 10), ("ceiling_fetch", 5, 0),
     ("ceiling_latency", 5, 10),
 ])
-def test_search_benchmark_runs_and_cleans_up(root, strategy, concurrency, latency_ms):
+def test_search_benchmark_runs_and_cleans_up(api_dataset, strategy, concurrency, latency_ms):
     before = {p.pid for p in children()}
-    assert run_bench(api_ingest.Search, root, strategy, concurrency, latency_ms,
+    assert run_bench(api_ingest.Search, api_dataset, strategy, concurrency, latency_ms,
                      measure="track_mem_mb") is not None
     assert {p.pid for p in children()} <= before
 
 
 @pytest.mark.parametrize("strategy", ["aiohttp_sequential", "pystac_client"])
-def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monkeypatch):
+def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(api_dataset, strategy, monkeypatch):
     """The added latency is switched on after the warm-up fetch (it fills the cache and checks,
     untimed), so a 50 ms row does not pay 50 pages x 50 ms once more in every setup."""
     warm = []
@@ -246,7 +234,7 @@ def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monk
 
     monkeypatch.setattr(api_server.StacApi, "configure", spy)
     bench = api_ingest.Search()
-    bench.setup(roots(root), N, strategy, 1, 20)
+    bench.setup(roots(api_dataset), N, strategy, 1, 20)
     try:
         bench.run()
         timed = bench.api.timeline()
@@ -260,17 +248,17 @@ def test_the_warm_up_waits_no_latency_and_the_timed_runs_do(root, strategy, monk
     ("aiohttp_sequential", 5, 0), ("aiohttp_offset", 1, 0), ("ceiling_latency", 1, 0),
     ("ceiling_fetch", 5, 50),  # under added latency ceiling_latency is the bound
 ])
-def test_senseless_combinations_are_na_before_any_server_starts(root, strategy, concurrency, latency_ms):
+def test_senseless_combinations_are_na_before_any_server_starts(api_dataset, strategy, concurrency, latency_ms):
     bench = api_ingest.Search()
     with pytest.raises(NotImplementedError):
-        bench.setup(roots(root), N, strategy, concurrency, latency_ms)
+        bench.setup(roots(api_dataset), N, strategy, concurrency, latency_ms)
     assert bench.api is None
 
 
-def test_faults_benchmark_retries_or_is_na(root):
-    assert run_bench(api_ingest.Faults, root, "aiohttp_offset", 10, "500", measure="track_delivered") == 1.0
+def test_faults_benchmark_retries_or_is_na(api_dataset):
+    assert run_bench(api_ingest.Faults, api_dataset, "aiohttp_offset", 10, "500", measure="track_delivered") == 1.0
     bench = api_ingest.Faults()
-    bench.setup(roots(root), N, "rustac", 1, "drop")
+    bench.setup(roots(api_dataset), N, "rustac", 1, "drop")
     try:
         bench.api.configure(fault_rate=1.0)  # every request dropped: rustac gives up
         with pytest.raises(api_ingest.SkipNotImplemented, match="gave up"):
@@ -282,10 +270,10 @@ def test_faults_benchmark_retries_or_is_na(root):
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("strategy", CLIENTS)
-def test_a_client_that_gives_up_under_faults_is_na_and_delivers_nothing(root, strategy):
+def test_a_client_that_gives_up_under_faults_is_na_and_delivers_nothing(api_dataset, strategy):
     # One situation (every request fails), one outcome for every client: n/a, and 0.0 delivered.
     bench = api_ingest.Faults()
-    bench.setup(roots(root), N, strategy, workers(strategy, 10), "500")
+    bench.setup(roots(api_dataset), N, strategy, workers(strategy, 10), "500")
     try:
         bench.api.configure(fault_rate=1.0, retry_after=0)
         with pytest.raises(api_ingest.SkipNotImplemented, match="gave up"):
@@ -295,9 +283,9 @@ def test_a_client_that_gives_up_under_faults_is_na_and_delivers_nothing(root, st
         bench.teardown()
 
 
-def test_a_client_that_gives_up_without_faults_fails(root):
+def test_a_client_that_gives_up_without_faults_fails(api_dataset):
     bench = api_ingest.Search()
-    bench.setup(roots(root), N, "aiohttp_offset", 5, 0)
+    bench.setup(roots(api_dataset), N, "aiohttp_offset", 5, 0)
     try:
         bench.api.configure(fault="500", fault_rate=1.0)  # behind the benchmark's back: not n/a
         with pytest.raises(clients.IncompleteFetch):
@@ -306,43 +294,43 @@ def test_a_client_that_gives_up_without_faults_fails(root):
         bench.teardown()
 
 
-def test_a_setup_that_fails_after_starting_the_server_stops_it(root, monkeypatch):
+def test_a_setup_that_fails_after_starting_the_server_stops_it(api_dataset, monkeypatch):
     def mangled(*args):
         raise ResultMismatch("planted")
     monkeypatch.setattr(api_ingest, "check_api_items", mangled)
     before = {p.pid for p in children()}
     bench = api_ingest.Search()
     with pytest.raises(ResultMismatch, match="planted"):
-        bench.setup(roots(root), N, "aiohttp_sequential", 1, 0)  # the warm-up run fails its check
+        bench.setup(roots(api_dataset), N, "aiohttp_sequential", 1, 0)  # the warm-up run fails its check
     assert bench.api is None
     assert {p.pid for p in children()} <= before
 
 
-def test_server_capacity_has_headroom(root):
-    assert run_bench(api_ingest.ServerCapacity, root, "ceiling_server", 10, 0, measure="track_headroom") > 1
+def test_server_capacity_has_headroom(api_dataset):
+    assert run_bench(api_ingest.ServerCapacity, api_dataset, "ceiling_server", 10, 0, measure="track_headroom") > 1
 
 
 # --- the module strategy, on the stand-in stac-manager ------------------------------------
 
-def test_module_strategy_on_the_standin(root, standin_at):
+def test_module_strategy_on_the_standin(api_dataset, standin_at):
     standin_at("c3_current")
-    assert run_bench(api_ingest.SearchModule, root, "module", 1, 10, measure="track_mem_mb") is not None
+    assert run_bench(api_ingest.SearchModule, api_dataset, "module", 1, 10, measure="track_mem_mb") is not None
     with pytest.raises(NotImplementedError, match="concurrency"):
-        run_bench(api_ingest.SearchModule, root, "module", 5, 0)
+        run_bench(api_ingest.SearchModule, api_dataset, "module", 5, 0)
     standin_at("c4_phase2")
-    run_bench(api_ingest.SearchModule, root, "module", 5, 0)
+    run_bench(api_ingest.SearchModule, api_dataset, "module", 5, 0)
     standin_at("c2_old_context")  # its api mode reads the URL as a file: never contacts the API
     with pytest.raises(NotImplementedError, match="never contacts the API"):
-        run_bench(api_ingest.SearchModule, root, "module", 1, 0)
+        run_bench(api_ingest.SearchModule, api_dataset, "module", 1, 0)
     standin_at("c1_no_ingest")
     with pytest.raises(NotImplementedError):
-        run_bench(api_ingest.SearchModule, root, "module", 1, 0)
+        run_bench(api_ingest.SearchModule, api_dataset, "module", 1, 0)
 
 
-def test_module_under_faults_gives_up_loudly_not_silently(root, standin_at):
+def test_module_under_faults_gives_up_loudly_not_silently(api_dataset, standin_at):
     standin_at("c3_current")  # urllib, no retries: the first 500 ends the ingest
     bench = api_ingest.FaultsModule()
-    bench.setup(roots(root), N, "module", 1, "500")
+    bench.setup(roots(api_dataset), N, "module", 1, "500")
     try:
         bench.api.configure(fault_rate=1.0, fault_match=r'"skip"')
         with pytest.raises(api_ingest.SkipNotImplemented, match="stac-manager raised after 10 items"):
@@ -360,8 +348,8 @@ def test_every_scale_has_enough_pages_for_fifty_workers(monkeypatch):
     assert api_ingest.page_limit(10000) == 100  # stac-manager's default page, where it suffices
 
 
-def test_api_control_runs_without_stac_manager(root):
-    assert run_bench(api_ingest.Control, root, "aiohttp_sequential", 1, 0, measure="track_mem_mb") is not None
+def test_api_control_runs_without_stac_manager(api_dataset):
+    assert run_bench(api_ingest.Control, api_dataset, "aiohttp_sequential", 1, 0, measure="track_mem_mb") is not None
 
 
 @pytest.mark.parametrize("mangle", [

@@ -68,7 +68,7 @@ def test_speedup_figure_has_one_line_per_strategy_and_ceilings_as_limits(rep):
         by_conc = {r["concurrency"]: r["speedup"] for r in s["rows"] if r["strategy"] == "processes"
                    and r["speedup"] is not None}
         x, y = lines["processes"].get_data()
-        assert dict(zip(x, y)) == pytest.approx(by_conc) and sorted(x) == [1, 5]
+        assert dict(zip(x, y, strict=False)) == pytest.approx(by_conc) and sorted(x) == [1, 5]
         ceiling = max(r["speedup"] for r in s["rows"] if r["strategy"] == "ceiling_read" and r["speedup"])
         assert list(lines["ceiling_read (limit)"].get_ydata()) == pytest.approx([ceiling, ceiling])  # horizontal
     finally:

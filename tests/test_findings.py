@@ -9,6 +9,7 @@ measured).  The Phase 1 method benchmark runs on the stand-in stac-manager.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -20,16 +21,17 @@ import pytest
 
 from benchmarks import file_ingest
 from benchmarks.lib import settings
-from benchmarks.lib.subject import ingest_module
 from benchmarks.lib.checks import ResultMismatch
+from benchmarks.lib.subject import ingest_module
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "report_fixtures"
 sys.path.insert(0, str(FIXTURES))
 sys.path.insert(0, str(HERE.parent / "tools"))
-import make_prd  # noqa: E402
 from reporting import analyse, findings, results, steps  # noqa: E402
 from test_report import run_cli, strict_json  # noqa: E402
+
+import make_prd  # noqa: E402
 
 N = 60
 PRD = FIXTURES / "prd"
@@ -276,7 +278,7 @@ def steps_json(*args):
 
 
 def _moves(noise):
-    return [max(b / a, a / b) for a, b in zip(noise, noise[1:])]
+    return [max(b / a, a / b) for a, b in itertools.pairwise(noise)]
 
 
 def test_steps_find_the_planted_2x_step_beyond_noisy_controls(git_history):
@@ -364,7 +366,7 @@ def test_level_shifts_use_asvs_step_detection_net_of_the_controls():
     key_s, key_c = ("output", "subject", "S"), ("output", "control", "C")
     wobble = [1.0, 1.03, 0.98, 1.01, 0.99, 1.02, 0.97, 1.0] * 2
     level = [100.0] * 8 + [50.0] * 8
-    per_file = [{key_s: lv * w, key_c: 40.0 * w2} for lv, w, w2 in zip(level, wobble, reversed(wobble))]
+    per_file = [{key_s: lv * w, key_c: 40.0 * w2} for lv, w, w2 in zip(level, wobble, reversed(wobble), strict=True)]
     per_file[3][key_s] = 30.0  # one disturbed run: no lasting change
     found = steps._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None)
     assert [(sh["commit"], sh["commits_after"]) for sh in found] == [(files[8].commit_hash, 8)]

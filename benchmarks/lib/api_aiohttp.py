@@ -5,11 +5,11 @@ import asyncio
 import json
 
 from .api_paging import (
+    DEFAULT_RETRY,
     RETRY_STATUS,
     Budget,
     IncompleteFetch,
     PageFailed,
-    Retry,
     Streak,
     next_link,
     search_body,
@@ -83,7 +83,7 @@ async def _follow(session, url, body, budget, label):
     return items, None
 
 
-def aiohttp_sequential(url, collection_id, limit, retry=Retry()):
+def aiohttp_sequential(url, collection_id, limit, retry=DEFAULT_RETRY):
     """One search, its pages one after another (following ``next`` links)."""
     budget = Budget(retry)
 
@@ -147,7 +147,7 @@ async def _offset_pages(session, url, first, concurrency, budget):
     return pages, failed, offsets.never_requested()
 
 
-def aiohttp_offset(url, collection_id, limit, concurrency, retry=Retry()):
+def aiohttp_offset(url, collection_id, limit, concurrency, retry=DEFAULT_RETRY):
     """Page 0, then ``concurrency`` workers requesting offset pages (``skip``) in parallel.
 
     The page size and the offset key come from page 0's ``next`` link; the total
@@ -177,7 +177,7 @@ def aiohttp_offset(url, collection_id, limit, concurrency, retry=Retry()):
     return items
 
 
-def aiohttp_split(url, collection_id, limit, concurrency, chunks=None, retry=Retry()):
+def aiohttp_split(url, collection_id, limit, concurrency, chunks=None, retry=DEFAULT_RETRY):
     """The collection's time extent cut into ``chunks`` sub-searches, drained by ``concurrency`` workers."""
     budget = Budget(retry)
 
@@ -210,7 +210,7 @@ def aiohttp_split(url, collection_id, limit, concurrency, chunks=None, retry=Ret
     return items
 
 
-def raw_fetch(url, bodies, concurrency, retry=Retry()):
+def raw_fetch(url, bodies, concurrency, retry=DEFAULT_RETRY):
     """POST each body to /search, ``concurrency`` at a time; return the response sizes (no parsing)."""
     async def run():
         async with asyncio.timeout(retry.deadline), _session(concurrency, retry) as session:

@@ -16,7 +16,8 @@ import threading
 
 from . import strategies
 from .api_aiohttp import aiohttp_offset, aiohttp_sequential, aiohttp_split, raw_fetch  # noqa: F401
-from .api_paging import (  # noqa: F401
+from .api_paging import (  # noqa: F401 - the clients' bounds and errors, by the clients' name
+    DEFAULT_RETRY,
     NO_RETRY,
     RETRY_STATUS,
     Budget,
@@ -32,7 +33,7 @@ from .api_paging import (  # noqa: F401
 )
 
 
-def pystac_retry(retry=Retry()):
+def pystac_retry(retry=DEFAULT_RETRY):
     """A urllib3 Retry for pystac-client: POST too, the same status codes, Retry-After honoured."""
     from urllib3 import Retry as Urllib3Retry
 
@@ -43,7 +44,7 @@ def pystac_retry(retry=Retry()):
                         respect_retry_after_header=True, raise_on_status=True)
 
 
-def pystac_client_open(url, retry=Retry(), budget=None):
+def pystac_client_open(url, retry=DEFAULT_RETRY, budget=None):
     """A pystac-client ``Client``; with ``budget``, every request counts and none starts after its deadline."""
     from pystac_client import Client
     from pystac_client.stac_api_io import StacApiIO
@@ -77,14 +78,14 @@ def _pystac_items(client, label, items=None, **search):
     return items
 
 
-def pystac_client_sequential(url, collection_id, limit, retry=Retry()):
+def pystac_client_sequential(url, collection_id, limit, retry=DEFAULT_RETRY):
     """pystac-client as stac-manager uses it (POST search, pages in turn), retries configured."""
     label = "pystac_client search"
     client = _pystac_call(label, [], pystac_client_open, url, retry, Budget(retry))
     return _pystac_items(client, label, collections=[collection_id], limit=limit)
 
 
-def pystac_client_threads(url, collection_id, limit, concurrency, chunks=None, retry=Retry()):
+def pystac_client_threads(url, collection_id, limit, concurrency, chunks=None, retry=DEFAULT_RETRY):
     """pystac-client in ``concurrency`` threads, one client each, over time-split sub-searches."""
     budget, local = Budget(retry), threading.local()
     streak, lock = Streak(concurrency, budget), threading.Lock()
@@ -120,7 +121,7 @@ def pystac_client_threads(url, collection_id, limit, concurrency, chunks=None, r
     return items
 
 
-def rustac_search(url, collection_id, limit, retry=Retry()):
+def rustac_search(url, collection_id, limit, retry=DEFAULT_RETRY):
     """rustac's own client (``rustac.search``, Rust + reqwest), with its retries, under the deadline."""
     import rustac
 
@@ -153,7 +154,7 @@ def takes_concurrency(strategy):
     return strategies.get(strategy).workers != strategies.SEQUENTIAL
 
 
-def fetch_all(strategy, url, collection_id, limit, concurrency=1, retry=Retry()):
+def fetch_all(strategy, url, collection_id, limit, concurrency=1, retry=DEFAULT_RETRY):
     """Every item of the collection with client ``strategy`` (its workers rule checked)."""
     strategies.check_workers(strategy, concurrency)
     fn = CLIENTS[strategy]

@@ -43,6 +43,8 @@ class Retry:
         return min(self.max_wait, self.backoff * 2 ** attempt)
 
 
+#: The bounds a client has when none are given (a ``Retry`` is never changed after it is made).
+DEFAULT_RETRY = Retry()
 NO_RETRY = Retry(attempts=1)
 
 

@@ -75,7 +75,7 @@ def measured_where(method, params, param_names, where):
         return method(self, *args)
 
     measured.skip_params = [row for row in itertools.product(*params)
-                            if not where(**dict(zip(param_names, row)))]
+                            if not where(**dict(zip(param_names, row, strict=True)))]
     return measured
 
 

@@ -99,7 +99,7 @@ SHARES = {False: {"ingest": 48.0, "transform": 7.0, "output": 41.0, "checkpoint"
 FAULT_RUNS = {**{(s, c, f): (t, 1.0) for (s, c), times in {
     ("pystac_client", 1): (1.9, 1.6, 1.7), ("pystac_client_threads", 10): (0.9, 0.8, 0.85),
     ("aiohttp_sequential", 1): (1.2, 1.1, 1.15), ("aiohttp_offset", 10): (0.5, 0.45, 0.48),
-    ("aiohttp_split", 10): (0.55, 0.5, 0.52)}.items() for f, t in zip(FAULTS, times)},
+    ("aiohttp_split", 10): (0.55, 0.5, 0.52)}.items() for f, t in zip(FAULTS, times, strict=False)},
     ("rustac", 1, "429"): (0.6, 1.0), ("rustac", 1, "500"): (0.55, 1.0), ("rustac", 1, "drop"): (NAN, 0.0),
     **{("module", 1, f): (NAN, 0.6) for f in FAULTS}}
 
@@ -130,7 +130,7 @@ class Bench:
         return SUBJECT_NOISE[i] * STEPS.get(self.suite, [1] * len(COMMITS))[i]
 
     def key(self, combo):
-        return tuple(_literal(v) for k, v in zip(self.names, combo) if k != "n_items")
+        return tuple(_literal(v) for k, v in zip(self.names, combo, strict=False) if k != "n_items")
 
     def methods(self, i):
         """{method: [value per combination]} at commit ``i`` (NaN where not run or n/a)."""
