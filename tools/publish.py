@@ -288,12 +288,12 @@ def check_args(parser, args):
     if args.page and not args.screenshot:
         parser.error("--page applies to --screenshot only")
     if args.screenshot:
-        if find_chromium() is None:
-            parser.error("--screenshot needs chromium on PATH (Debian: apt-get install chromium)")
         try:
             check_output(args.screenshot, "--screenshot")
         except ReportError as exc:
             parser.error(str(exc))
+        if find_chromium() is None:
+            parser.error("--screenshot needs chromium on PATH (Debian: apt-get install chromium)")
     if not Path(args.config).is_file():
         parser.exit(2, f"publish.py: error: no asv config at {args.config}\n")
 
