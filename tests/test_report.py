@@ -631,10 +631,10 @@ def test_malformed_structure_never_tracebacks(crafted, mutate):
         args = (args[0], "--results", crafted, *args[1:]) if args[0] in ("compare", "history") else \
             ("--results", crafted, *args)
         proc = run_cli(*args)
+        # the README promises exit 2 for a corrupt results file wherever a command reads it
+        assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
         assert "Traceback" not in proc.stderr
-        assert proc.returncode in (0, 1, 2)
-        if proc.returncode == 2:
-            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_peakmem_fallback_and_track_mem_precedence(crafted):
@@ -1172,3 +1172,23 @@ def test_gate_ignores_sub_megabyte_memory_moves():
     assert gate._memory_noise("s.C.peakmem_run", 100e6, 100.5e6)
     assert not gate._memory_noise("s.C.peakmem_run", 100e6, 160e6)
     assert not gate._memory_noise("s.C.time_run", 0.07, 0.13)
+
+
+def _one_row_file(name, commit, value, params=(("'module'",), ("1",))):
+    row = results.Row(name=name, params=[list(p) for p in params], values=[value], version="v")
+    return results.ResultFile(path=f"/x/box/{commit[:8]}-e.json", machine="box", env_name="e",
+                              commit_hash=commit, date=1, python="3.12", rows={name: row})
+
+
+@pytest.mark.parametrize("name, before, after, floor_holds", [
+    ("mod.XModule.track_mem_mb", 0.5, 1.2, True),      # 2.4x but 0.7 MB: under the 1 MB floor
+    ("mod.XModule.track_mem_mb", 0.5, 1.6, False),     # 3.2x and 1.1 MB: a regression
+    ("mod.XModule.peakmem_run", 0.4e6, 1.0e6, True),   # bytes: 0.6 MB
+    ("mod.XModule.peakmem_run", 0.4e6, 1.5e6, False),
+])
+def test_gate_memory_floor(name, before, after, floor_holds):
+    bench = {name: {"param_names": ["strategy", "concurrency"], "version": "v"}}
+    cmp = gate.compare_results(_one_row_file(name, BASE, before), _one_row_file(name, HEAD, after), 1.1, bench)
+    (entry,) = cmp["entries"]
+    assert entry["category"] == ("unchanged" if floor_holds else "regressed"), entry
+    assert cmp["gate_failed"] is (not floor_holds)
