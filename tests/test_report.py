@@ -393,7 +393,7 @@ def test_module_class_joins_its_harness_scenario_and_control_stands_alone(crafte
 
 def test_strategy_kinds_from_the_table_or_the_old_name_rules(monkeypatch):
     table = analyse.load_strategy_table()
-    assert table is not None and table.__file__.endswith(os.path.join("benchmarks", "strategies.py"))
+    assert table is not None and table.__file__.endswith(os.path.join("benchmarks", "lib", "strategies.py"))
     info = analyse.strategy_info
     assert info("module").kind == "subject" and info("module").baseline_rank == 0
     assert info("concurrent_ingest").kind == "hybrid"
