@@ -20,8 +20,18 @@ E2E_ENV = {"STAC_BENCH_SCALE": "tiny", "STAC_BENCH_CONCURRENCY": "1,5", "STAC_BE
 os.environ.update(E2E_ENV)
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tools are a package run as ``python -m tools.<name>`` from the project's root; the tests'
+# subprocesses find it wherever they run.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+
+def tool(name):
+    """The command line of ``tools/<name>.py`` (the package ``tools``, found through PYTHONPATH)."""
+    return [sys.executable, "-m", f"tools.{name}"]
+
 
 import api_env  # noqa: E402
 import standin  # noqa: E402
@@ -100,9 +110,9 @@ def asv_run(tmp_path_factory, standin_repo, bench_data_dir):
 
     def profile(name, commits):
         with open(log, "a") as fh:
-            fh.write(f"\n$ tools/bench.py {name} {commits}\n")
+            fh.write(f"\n$ python -m tools.bench {name} {commits}\n")
             fh.flush()
-            return subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), name, commits,
+            return subprocess.run([*tool("bench"), name, commits,
                                    "--config", "asv.conf.json", "--machine", "e2e", "--no-report", "--",
                                    "--quick", "--show-stderr"],
                                   cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT)

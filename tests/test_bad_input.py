@@ -45,7 +45,8 @@ def proj(tmp_path):
         "environment_type": "virtualenv", "results_dir": "results", "html_dir": "html"}))
     # the tools run from this copy, so "this project" is the scratch one: a check that fails
     # can only ever harm the scratch copy (a missing work-folder guard deleted results/ once)
-    shutil.copytree(ROOT / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("tools", "benchmarks"):
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "home").mkdir()
     (root / "file.txt").write_text("not a folder\n")
     (root / "mine").mkdir()
@@ -196,11 +197,11 @@ CASES = [
 
 
 def run_tool(tool, argv, cwd):
-    """``tools/<tool>.py`` of the project in ``cwd`` (the scratch copy's own tools when there)."""
-    env = dict(os.environ, HOME=str(cwd / "home"), PYTHONDONTWRITEBYTECODE="1")
+    """``python -m tools.<tool>`` of the project in ``cwd`` (the scratch copy's own tools when there)."""
+    home = cwd if (cwd / "tools").is_dir() else ROOT
+    env = dict(os.environ, HOME=str(cwd / "home"), PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(home))
     env.pop("REPORT_DEBUG", None)
-    tools = cwd / "tools" if (cwd / "tools").is_dir() else ROOT / "tools"
-    return subprocess.run([sys.executable, str(tools / f"{tool}.py"), *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", f"tools.{tool}", *argv], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120)
 
 
@@ -256,8 +257,7 @@ def test_the_host_machine_is_read_among_several(proj):
 
 
 def test_a_commit_subject_is_one_table_cell():
-    sys.path.insert(0, str(ROOT / "tools"))
-    from reporting.render import md_cell
+    from tools.reporting.render import md_cell
 
     assert md_cell("fix a | b\nsecond line") == "fix a \\| b second line"
     long = md_cell("x" * 200)

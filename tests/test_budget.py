@@ -1,13 +1,10 @@
 """tools/budget.py recorded: the cost of each committed commit, grouped by the profile it ran."""
 
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import bench  # noqa: E402
-import budget  # noqa: E402
+from tools import bench, budget
 
 
 def _write(folder, commit, classes, seconds):

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tools"))
-from reporting import analyse, charts, errors, results  # noqa: E402
 from test_report import assert_one_line_error, run_cli  # noqa: E402
+
+from tools.reporting import analyse, charts, errors, results
 
 PRD = HERE / "report_fixtures" / "prd"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,17 +14,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-import publish  # noqa: E402
+from conftest import ROOT, tool
+from tools import publish
 
 CRAFTED = ROOT / "tests" / "report_fixtures" / "crafted"
 ASV_WWW = Path(__import__("asv").__file__).parent / "www"
@@ -180,7 +177,7 @@ def crafted_html(standin_repo, tmp_path_factory):
             "benchmark_dir": "benchmarks", "results_dir": "results", "html_dir": "html",
             "show_commit_url": "https://example.invalid/commit/"}
     (work / "asv.conf.json").write_text(json.dumps(conf))
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "publish.py"), "--config",
+    proc = subprocess.run([*tool("publish"), "--config",
                            str(work / "asv.conf.json")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "self-contained (10 CDN references" in proc.stdout
@@ -193,7 +190,7 @@ def test_published_pages_reference_nothing_external(crafted_html):
         assert publish.external_refs(page.read_text()) == [], page.name
     index = (html / "index.html").read_text()
     assert "cdnjs" not in index and "jsdelivr" not in index and "code.jquery" not in index
-    for url, rel in publish.CDN.items():
+    for rel in publish.CDN.values():
         copy = html / "vendor" / rel
         assert copy.read_bytes() == (publish.VENDOR / rel).read_bytes(), rel
         assert f'src="vendor/{rel}"' in index or f'href="vendor/{rel}"' in index, rel
@@ -249,7 +246,7 @@ def test_preview_cli_prints_a_loopback_url_and_serves(crafted_html, tmp_path):
     conf = json.loads((html.parent / "asv.conf.json").read_text())
     conf.update(results_dir=str(html.parent / "results"), html_dir=str(tmp_path / "html"))
     (tmp_path / "asv.conf.json").write_text(json.dumps(conf))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "publish.py"), "--config",
+    proc = subprocess.Popen([*tool("publish"), "--config",
                              str(tmp_path / "asv.conf.json"), "--preview", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -303,7 +300,7 @@ def e2e_html(asv_run, tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e-dashboard")
     conf["html_dir"] = str(work / "html")
     (work / "asv.conf.json").write_text(json.dumps(conf, indent=2))
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "publish.py"), "--config",
+    proc = subprocess.run([*tool("publish"), "--config",
                            str(work / "asv.conf.json")], capture_output=True, text=True,
                           env=asv_run["env"], timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, read_results
+from conftest import read_results, tool
 
 pytestmark = pytest.mark.e2e
 
@@ -221,7 +221,7 @@ def test_publish_writes_a_dashboard(asv_run):
 
 def test_report_reads_the_real_results(asv_run):
     c4 = list(asv_run["hashes"].values())[-1]
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"), "--results",
+    proc = subprocess.run([*tool("report"), "--results",
                            str(asv_run["results"]), "--commit", c4[:10], "--json", "-"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -232,7 +232,7 @@ def test_report_reads_the_real_results(asv_run):
 
 def test_gate_compares_two_real_commits(asv_run):
     hashes = asv_run["hashes"]
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"), "compare",
+    proc = subprocess.run([*tool("report"), "compare",
                            hashes["c3_current"], hashes["c4_phase2"], "--results",
                            str(asv_run["results"]), "--factor", "1000", "--allow-na"],
                           capture_output=True, text=True, timeout=120)

@@ -27,11 +27,10 @@ from benchmarks.lib.subject import ingest_module
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "report_fixtures"
 sys.path.insert(0, str(FIXTURES))
-sys.path.insert(0, str(HERE.parent / "tools"))
-from reporting import analyse, findings, results, steps  # noqa: E402
 from test_report import run_cli, strict_json  # noqa: E402
 
 import make_prd  # noqa: E402
+from tools.reporting import analyse, findings, level_shifts, results
 
 N = 60
 PRD = FIXTURES / "prd"
@@ -334,7 +333,7 @@ def test_steps_series_and_noise_floor_units():
     files = results.ResultsDB(str(PRD)).files(make_prd.MACHINE)[0]
     files.sort(key=lambda f: f.date)
     bench = results.ResultsDB(str(PRD)).benchmarks
-    values = steps.commit_values(files[-1], bench)
+    values = level_shifts.commit_values(files[-1], bench)
     # n_items / time_run (every profile has it), not track_throughput (a full-profile extra)
     assert values[("file_ingest", "subject", "Phase1Method (module × 1, timing=tracemalloc)")] == pytest.approx(1557, rel=1e-3)
     assert ("file_ingest", "control", "Control (loop × 1)") in values
@@ -349,12 +348,12 @@ def test_steps_a_move_the_controls_made_too_is_the_machine():
     key_s, key_c = ("file_ingest", "subject", "S"), ("file_ingest", "control", "C")
     per_file = [{key_s: 100.0, key_c: 50.0}, {key_s: 50.0, key_c: 25.0},   # both halve: the machine
                 {key_s: 50.0, key_c: 25.0}, {key_s: 25.0, key_c: 25.0}]    # the subject alone halves
-    found = steps._series_steps(files, per_file, "file_ingest", "S", ["C"], 1.5, None)
+    found = level_shifts._series_steps(files, per_file, "file_ingest", "S", ["C"], 1.5, None)
     assert [(st["commit"], st["ratio"], st["control_ratio"], st["net_ratio"]) for st in found] == [
         (files[3].commit_hash, 0.5, 1.0, 0.5)]
     # with no control measured at that pair, the raw move decides
     bare = [{k: v for k, v in pf.items() if k != key_c} for pf in per_file]
-    assert len(steps._series_steps(files, bare, "file_ingest", "S", ["C"], 1.5, None)) == 2
+    assert len(level_shifts._series_steps(files, bare, "file_ingest", "S", ["C"], 1.5, None)) == 2
 
 
 def test_level_shifts_use_asvs_step_detection_net_of_the_controls():
@@ -368,9 +367,9 @@ def test_level_shifts_use_asvs_step_detection_net_of_the_controls():
     level = [100.0] * 8 + [50.0] * 8
     per_file = [{key_s: lv * w, key_c: 40.0 * w2} for lv, w, w2 in zip(level, wobble, reversed(wobble), strict=True)]
     per_file[3][key_s] = 30.0  # one disturbed run: no lasting change
-    found = steps._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None)
+    found = level_shifts._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None)
     assert [(sh["commit"], sh["commits_after"]) for sh in found] == [(files[8].commit_hash, 8)]
     assert found[0]["ratio"] == pytest.approx(0.5, rel=0.05) and found[0]["net_ratio"] == pytest.approx(0.5, rel=0.05)
     for i in range(8, 16):  # the control dropped with it: the machine, not stac-manager
         per_file[i][key_c] /= 2
-    assert steps._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None) == []
+    assert level_shifts._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None) == []

@@ -1,4 +1,4 @@
-"""tools/premerge.py: arguments, the scratch asv config, bad input, and real runs on the stand-in.
+"""tools.premerge: arguments, the scratch asv config, bad input, and real runs on the stand-in.
 
 The ``e2e`` tests run real asv (virtualenv, builds, interleaved rounds) on the stand-in
 repository, a few classes each (``-- --bench``, or ``STAC_PREMERGE_ASV_ARGS`` for the CI
@@ -23,16 +23,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import E2E_ENV, ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-import premerge  # noqa: E402
+from conftest import E2E_ENV, ROOT, tool
+from tools import gatecheck, premerge
 
 WORKFLOW = ROOT / ".github" / "workflows" / "premerge.yml"
-#: Every ``python tools/premerge.py`` line of the workflow, as written there (checked below);
+#: Every ``python -m tools.premerge`` line of the workflow, as written there (checked below);
 #: test_workflow_step_flags_the_planted_slowdown runs the step that holds it.
 WORKFLOW_PREMERGE = [
-    "python tools/premerge.py --repo ../stac-manager origin/${{ github.base_ref }} "
+    "python -m tools.premerge --repo ../stac-manager origin/${{ github.base_ref }} "
     "${{ github.event.pull_request.head.sha }} --output comment.md",
 ]
 #: A few classes: the planted slowdown is in file ingest; Control gives the drift.
@@ -151,7 +149,7 @@ def test_twin_is_the_same_tree_in_a_scratch_clone(tmp_path):
 
 
 def run_premerge(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "premerge.py"), *map(str, args)],
+    return subprocess.run([*tool("premerge"), *map(str, args)],
                           capture_output=True, text=True, env=env, cwd=cwd)
 
 
@@ -180,7 +178,7 @@ def workflow():
 
 
 def premerge_lines(text):
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("python tools/premerge.py")]
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("python -m tools.premerge")]
 
 
 def test_workflow_recipe():
@@ -202,7 +200,7 @@ def test_workflow_recipe():
     fail = [s for s in steps if "exit 1" in s.get("run", "")]
     assert fail and "steps.premerge.outputs.code != '0'" in fail[0]["if"]
     for line in WORKFLOW_PREMERGE:
-        args = premerge.parse_args(fill(line, "main", "0" * 40).split()[2:])
+        args = premerge.parse_args(fill(line, "main", "0" * 40).split()[3:])
         assert (args.repo, args.base, args.output, args.quick) == ("../stac-manager", "origin/main", "comment.md", False)
 
 
@@ -257,7 +255,7 @@ def test_workflow_step_flags_the_planted_slowdown(standin_repo, premerge_env, tm
                    check=True)
     benchmarks = tmp_path / "stac-manager-benchmarks"
     benchmarks.mkdir()
-    for name in ("tools", ".venv"):  # the second checkout and tools/setup.sh's .venv
+    for name in ("tools", "benchmarks", ".venv"):  # the second checkout and tools/setup.sh's .venv
         (benchmarks / name).symlink_to(ROOT / name)
     (step,) = [s for s in workflow()["jobs"]["benchmark"]["steps"] if s.get("id") == "premerge"]
     assert premerge_lines(step["run"]) == WORKFLOW_PREMERGE
@@ -334,9 +332,7 @@ def test_working_tree(standin_repo, premerge_env, tmp_path):
 
 
 def test_gatecheck_tally():
-    """tools/gatecheck.py's table: false alarms on the same commit, catches on the slow one."""
-    import gatecheck
-
+    """tools.gatecheck's table: false alarms on the same commit, catches on the slow one."""
     def entry(name, ratio, category="unchanged", role=None, better="lower"):
         return {"benchmark": name, "params": "n_items=60", "ratio": ratio, "category": category,
                 "role": role, "better": better}

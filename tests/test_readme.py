@@ -36,8 +36,8 @@ def test_every_generated_block_is_checked_wherever_it_lives():
     assert on_disk <= with_blocks, f"generated blocks that --check never reads: {on_disk - with_blocks}"
 
 
-@pytest.mark.parametrize("name,command", [("README.md", "python tools/report.py"),
-                                          ("docs/profiles.md", "python tools/budget.py")])
+@pytest.mark.parametrize("name,command", [("README.md", "python -m tools.report"),
+                                          ("docs/profiles.md", "python -m tools.budget")])
 def test_check_catches_a_hand_edit(tmp_path, name, command):
     text = (ROOT / name).read_text()
     start = text.index(f"<!-- generated: {command}")
@@ -76,7 +76,7 @@ def test_readme_is_one_screenful_a_section():
     for wanted in ("Two commands", "Add a strategy", "Add a source", "Add a scenario"):
         assert wanted in headings
     # the two commands, exactly as a newcomer types them
-    assert "bash tools/setup.sh && .venv/bin/python tools/bench.py full main^!\n" in text
+    assert "bash tools/setup.sh && .venv/bin/python -m tools.bench full main^!\n" in text
     assert "bash tools/setup.sh && .venv/bin/python -m pytest\n" in text
     # no commit hash a newcomer has to read (a generated block's command may name one)
     prose = re.sub(r"<!--.*?-->", "", text, flags=re.S)

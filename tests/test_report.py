@@ -27,13 +27,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "tools" / "report.py"
 CRAFTED = Path(__file__).resolve().parent / "report_fixtures" / "crafted"
 BASE = "aaaa1111" + "0" * 32
 HEAD = "bbbb2222" + "0" * 32
 
-sys.path.insert(0, str(ROOT / "tools"))
-from reporting import analyse, errors, gate, render, results, values  # noqa: E402
+from conftest import tool
+from tools.reporting import analyse, errors, gate, metrics, render, results, rules
 
 # --------------------------------------------------------------------------------------
 # Reusable helpers (work on any asv results directory)
@@ -41,7 +40,7 @@ from reporting import analyse, errors, gate, render, results, values  # noqa: E4
 
 def run_cli(*args, cwd=None):
     """Run tools/report.py as a subprocess; return CompletedProcess."""
-    return subprocess.run([sys.executable, str(REPORT), *map(str, args)], capture_output=True,
+    return subprocess.run([*tool("report"), *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=120)
 
 
@@ -70,11 +69,11 @@ def raw_cells(result_file):
     out = {}
     for name, row in d["results"].items():
         row = row + [None] * (len(cols) - len(row))
-        c = dict(zip(cols, row))
+        c = dict(zip(cols, row, strict=True))
         combos = list(itertools.product(*c["params"]))
         values = c["result"] if c["result"] is not None else [None] * len(combos)
         assert len(values) == len(combos)
-        for combo, v in zip(combos, values):
+        for combo, v in zip(combos, values, strict=True):
             out[(name, combo)] = (v, c["version"])
     return out
 
@@ -138,7 +137,7 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
                 assert s["recommended"]["speedup"] >= 0.9 * s["best"]["speedup"] - 1e-9
                 assert s["recommended"]["concurrency"] <= s["best"]["concurrency"]
             if s["verdict"]:
-                assert s["verdict"] in {label for _, label in analyse.VERDICT_BANDS}
+                assert s["verdict"] in {label for _, label in rules.VERDICT_BANDS}
         assert md.count("**Best Performance**") == len(rep["scenarios"])
         # the Findings open the report, each with its commit, answered or "not measured", never missing
         assert [f["key"] for f in rep["findings"]] == FINDING_KEYS and all(f["text"] for f in rep["findings"])
@@ -159,10 +158,10 @@ def check_report_invariants(results_dir, machine=None, env=None, tmp_path=None):
                     if name not in fulls:
                         continue
                     pn = bench[name]["param_names"]
-                    named = {k: values.param_display(p) for k, p in zip(pn, combo)}
+                    named = {k: metrics.param_display(p) for k, p in zip(pn, combo, strict=True)}
                     if named["strategy"] != r["strategy"]:
                         continue
-                    if "concurrency" in named and values.param_value(combo[pn.index("concurrency")]) != r["concurrency"]:
+                    if "concurrency" in named and metrics.param_value(combo[pn.index("concurrency")]) != r["concurrency"]:
                         continue
                     if any(named.get(k) != v2 for k, v2 in s["params"].items()):
                         continue
@@ -217,8 +216,8 @@ def test_parse_truncated_nan_null_and_whole_failure():
     # track_mem row was cut right after 'version': values must still be read
     mem = rf.rows["ingest.Dir.track_mem"]
     assert mem.version == "v-mem" and mem.values[0] == 5.0
-    assert values.cell_status(mem.values[1]) == "n/a"
-    assert values.cell_status(mem.values[7]) == "failed"
+    assert metrics.cell_status(mem.values[1]) == "n/a"
+    assert metrics.cell_status(mem.values[7]) == "failed"
     # whole-benchmark failure: result null, no params -> one failed combination
     broken = rf.rows["misc.time_broken"]
     assert broken.values == [None] and broken.combos() == [()]
@@ -392,16 +391,16 @@ def test_module_class_joins_its_harness_scenario_and_control_stands_alone(crafte
 
 
 def test_strategy_kinds_from_the_table_or_the_old_name_rules(monkeypatch):
-    table = analyse.load_strategy_table()
+    table = rules.load_strategy_table()
     assert table is not None and table.__file__.endswith(os.path.join("benchmarks", "lib", "strategies.py"))
-    info = analyse.strategy_info
+    info = rules.strategy_info
     assert info("module").kind == "subject" and info("module").baseline_rank == 0
     assert info("concurrent_ingest").kind == "hybrid"
     assert info("pystac_client") == ("harness", True, 1)  # sequential harness: baseline after module
     assert info("threads") == ("harness", False, None)
     assert info("ceiling_server").kind == "ceiling"
     # without the table: the names the report always knew
-    monkeypatch.setattr(analyse, "load_strategy_table", lambda: None)
+    monkeypatch.setattr(rules, "load_strategy_table", lambda: None)
     assert info("module") == ("subject", False, 0) and info("module_queue").kind == "subject"
     assert info("loop") == ("harness", True, 1) and info("sequential") == ("harness", True, 1)
     assert info("ceiling_read").kind == "ceiling" and info("threads") == ("harness", False, None)
@@ -792,13 +791,13 @@ def _drifted_head(crafted, factor_of):
     d = json.loads(base.read_text())
     d["commit_hash"], d["date"] = HEAD, d["date"] + 100000
     for name, raw in d["results"].items():
-        kind = values.metric_kind(name.rsplit(".", 1)[1])
+        kind = metrics.metric_kind(name.rsplit(".", 1)[1])
         if kind == "extra" or raw[0] is None:
             continue
         combos = list(itertools.product(*raw[1])) or [()]
         pnames = ["strategy"] if raw[1] and raw[1][0][0].startswith("'") else []
         for i, combo in enumerate(combos):
-            strategy = values.param_value(combo[0]) if pnames else None
+            strategy = metrics.param_value(combo[0]) if pnames else None
             m = factor_of(name, strategy)
             if raw[0][i] is not None and not math.isnan(raw[0][i]):
                 raw[0][i] = raw[0][i] / m if kind == "throughput" else raw[0][i] * m

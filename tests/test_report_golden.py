@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import tool
+
 HERE = Path(__file__).resolve().parent
-REPORT = HERE.parent / "tools" / "report.py"
 FIXTURES = HERE / "report_fixtures"
 GOLDEN = HERE / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -51,7 +51,7 @@ CASES = {
 
 def _run(args):
     env = {k: v for k, v in os.environ.items() if k != "REPORT_DEBUG"}
-    return subprocess.run([sys.executable, str(REPORT), *args], capture_output=True, text=True,
+    return subprocess.run([*tool("report"), *args], capture_output=True, text=True,
                           cwd=FIXTURES, timeout=120, env=env)
 
 

@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Run the suite by profile, delegating to asv (one class per subcommand, as iris' bm_runner).
 
-    python tools/bench.py history [RANGE ...] [-- ASV RUN ARGS]   # what depends on stac-manager
-    python tools/bench.py full [RANGE ...] [-- ASV RUN ARGS]      # every row: the PRD matrix
-    python tools/bench.py list {history,full}                     # the benchmarks a profile runs
+    python -m tools.bench history [RANGE ...] [-- ASV RUN ARGS]   # what depends on stac-manager
+    python -m tools.bench full [RANGE ...] [-- ASV RUN ARGS]      # every row: the PRD matrix
+    python -m tools.bench list {history,full}                     # the benchmarks a profile runs
 
 ``history``: every stac-manager (``module``) row of every suite, the import baseline and one
 cheap subject-independent ``Control`` per suite (the noise floor) - the classes whose
@@ -32,11 +31,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from reporting.config import load_config  # noqa: E402
-from reporting.errors import ReportError  # noqa: E402
-from reporting.inputs import host_machine  # noqa: E402
-from reporting.results import parse_result_file  # noqa: E402
+import benchmarks
+from tools.reporting.cli import main as report_main
+from tools.reporting.config import load_config
+from tools.reporting.errors import ReportError
+from tools.reporting.inputs import host_machine
+from tools.reporting.results import parse_result_file
 
 PROFILES = ("history", "full")
 #: What the history profile measures of its classes: the checked wall time and the memory
@@ -61,13 +61,11 @@ def use_harness_python():
 
 
 def history_classes():
-    """``{"module.Class": class}`` of the benchmark classes in the history profile."""
-    sys.path.insert(0, str(ROOT))
-    import benchmarks
-
+    """``{"module.Class": class}`` of the benchmark classes in the history profile (the suites are
+    imported here, not when this module is: they import stac-manager's stack)."""
     found = []
     for info in pkgutil.iter_modules(benchmarks.__path__):
-        if info.name.startswith("_"):
+        if info.name.startswith("_") or info.ispkg:
             continue
         module = importlib.import_module(f"benchmarks.{info.name}")
         for name, cls in inspect.getmembers(module, inspect.isclass):
@@ -122,16 +120,16 @@ class Run:
         before = result_files(args.results_dir, machine)
         code = subprocess.run([*asv, *self.asv_args(args)]).returncode
         if code == 2:
-            print(f"\nbench.py: asv exit 2: some benchmarks failed. A failed benchmark is a finding "
+            print("\nbench.py: asv exit 2: some benchmarks failed. A failed benchmark is a finding "
                   "(a check caught lost, duplicated or mangled items, or a crash); see the report.",
                   file=sys.stderr)
         if not args.no_report and code in (0, 2):
             # the report of this run: its machine, and the newest commit it wrote results for
-            report = [sys.executable, str(ROOT / "tools" / "report.py"), "--config", args.config]
+            report = ["--config", args.config]
             report += ["--machine", machine] if machine else []
             commit = newest_written(before, result_files(args.results_dir, machine))
             report += ["--commit", commit] if commit else []
-            subprocess.run(report)
+            report_main(report)
         return code
 
 
@@ -170,7 +168,7 @@ class List:
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tools/bench.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for profile in PROFILES:
         p = sub.add_parser(profile, help=f"asv run, {profile} profile, then the report")

@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """What one commit costs: run a profile over commits with asv and split the seconds per commit.
 
-    python tools/budget.py {history,full} COMMIT [COMMIT ...] [--config asv.conf.json]
+    python -m tools.budget {history,full} COMMIT [COMMIT ...] [--config asv.conf.json]
                            [--fresh-env] [--launch-method forkserver|spawn] [-- ASV RUN ARGS]
-    python tools/budget.py recorded RESULTS/MACHINE      # the same split, from results on disk
+    python -m tools.budget recorded RESULTS/MACHINE      # the same split, from results on disk
 
 A measurement of the suite itself (a benchmark of the benchmarks, not a test): it runs
 ``asv run <profile> COMMIT^!`` once per commit into a throw-away results folder (your results
@@ -25,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402
+from tools import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "budget"
@@ -157,7 +155,7 @@ def main(argv=None):
     if argv[:1] == ["recorded"] and len(argv) == 2:
         return recorded(argv[1])
     cut = argv.index("--") if "--" in argv else len(argv)
-    parser = argparse.ArgumentParser(prog="tools/budget.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.budget", description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", choices=bench.PROFILES)
     parser.add_argument("commits", nargs="+")
     parser.add_argument("--config", default=str(ROOT / "asv.conf.json"))

@@ -1,11 +1,10 @@
-#!/usr/bin/env python
 """Measure the pre-merge gate itself: its false alarms and its catch rate (a script, not a test).
 
-    python tools/gatecheck.py --repo PATH COMMIT [SLOW_COMMIT] [--runs 5] [--factor 1.5]
+    python -m tools.gatecheck --repo PATH COMMIT [SLOW_COMMIT] [--runs 5] [--factor 1.5]
                               [--quick | --rounds N] [--workdir DIR] [--output FILE.md]
                               [-- ASV RUN ARGS]
 
-Runs ``tools/premerge.py --repo PATH COMMIT COMMIT`` N times: COMMIT against itself (premerge
+Runs ``tools.premerge --repo PATH COMMIT COMMIT`` N times: COMMIT against itself (premerge
 re-measures it as a twin commit, so each run is two interleaved builds of one tree), where
 every regression is a false alarm; and, with SLOW_COMMIT, ``COMMIT SLOW_COMMIT`` N times, where
 the gate must fail every time.  The two pairs alternate run by run, so a change in the
@@ -25,8 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import premerge  # noqa: E402
+from tools import premerge
 
 KINDS = ("time", "throughput", "memory")
 
@@ -34,7 +32,7 @@ KINDS = ("time", "throughput", "memory")
 def parse_args(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
-    p = argparse.ArgumentParser(prog="tools/gatecheck.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.gatecheck", description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", required=True, help="a git checkout of stac-manager")
     p.add_argument("commit", help="the commit compared with itself")
     p.add_argument("slow_commit", nargs="?", help="a commit the gate must flag against COMMIT")
@@ -52,7 +50,7 @@ def parse_args(argv=None):
 
 
 def premerge_cmd(args, base, head, out):
-    cmd = [sys.executable, str(ROOT / "tools" / "premerge.py"), "--repo", args.repo, base, head,
+    cmd = [sys.executable, "-m", "tools.premerge", "--repo", args.repo, base, head,
            "--factor", str(args.factor), "--workdir", args.workdir,
            "--output", str(out.with_suffix(".md")), "--json", str(out.with_suffix(".json"))]
     cmd += ["--quick"] if args.quick else (["--rounds", str(args.rounds)] if args.rounds else [])

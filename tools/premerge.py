@@ -1,13 +1,12 @@
-#!/usr/bin/env python
 """One command before a merge: benchmark two commits (or a working tree), print the PR comment.
 
-    python tools/premerge.py --repo PATH [BASE [HEAD]] [--quick | --rounds 4] [--factor 1.5]
+    python -m tools.premerge --repo PATH [BASE [HEAD]] [--quick | --rounds 4] [--factor 1.5]
         [--output FILE.md] [--json FILE.json] [--machine NAME] [--workdir DIR] [-v] [-- ASV ARGS]
-    python tools/premerge.py --repo PATH --working-tree [BASE] [same options]
+    python -m tools.premerge --repo PATH --working-tree [BASE] [same options]
 
-BASE defaults to PATH's ``main``, HEAD to its ``HEAD``.  tools/bench.py's ``history`` profile runs
+BASE defaults to PATH's ``main``, HEAD to its ``HEAD``.  tools.bench's ``history`` profile runs
 on both in one ``asv run --interleave-rounds -a rounds=4 HASHFILE:..`` (ABBA.. rounds, so drift
-hits both alike); the comment is a header plus ``tools/report.py compare BASE HEAD --factor F``,
+hits both alike); the comment is a header plus ``tools.report compare BASE HEAD --factor F``,
 whose exit code is ours (0 pass, 1 regression; 2 = bad input, one line on stderr).
 ``--working-tree``: the head is PATH's working tree, ``pip install``-ed into a scratch virtualenv
 with the matrix pins and constraints.txt, run after BASE by ``asv run --environment existing:..
@@ -32,10 +31,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import bench  # noqa: E402
-from reporting.errors import ReportError  # noqa: E402
-from reporting.inputs import check_output, parse_factor  # noqa: E402
+from tools import bench
+from tools.reporting import cli as reporting_cli
+from tools.reporting.config import Config
+from tools.reporting.errors import ReportError
+from tools.reporting.inputs import check_output, parse_factor
+from tools.reporting.render import render_compare, to_json
 
 DEFAULT_WORKDIR = Path.home() / ".cache" / "stac-manager-benchmarks" / "premerge"
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
@@ -56,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    p = _Parser(prog=f"tools/{PROG}", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="python -m tools.premerge", description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", required=True, help="a git checkout of stac-manager")
     p.add_argument("refs", nargs="*", metavar="REF", help="BASE [HEAD] (default: main HEAD)")
     p.add_argument("--working-tree", action="store_true", help="head = PATH's working tree (BASE only)")
@@ -377,20 +378,18 @@ def run_worktree(args, repo, base, head, workdir, machine):
     return base, str(head_file)
 
 
-def compare(args, specs, workdir, machine, *extra):
-    """``tools/report.py compare``: (exit code, Markdown)."""
-    data = workdir / "compare.json"
-    cmd = [sys.executable, str(ROOT / "tools" / "report.py"), "compare", *specs, "--results",
-           str(workdir / "results"), "--machine", machine, "--factor", str(args.factor), "--json", str(data)]
-    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True)
-    if proc.returncode not in (EXIT_OK, EXIT_REGRESSION):
-        raise PremergeError(f"report.py compare: {last_message(proc.stderr.splitlines())}")
-    counts = json.loads(data.read_text())["counts"]
-    if not any(n for c, n in counts.items() if c not in ("not_measured", "added", "removed", "incomparable")):
+def compare(args, specs, workdir, machine):
+    """The gate (``tools.report compare``, called as a function): (exit code, comparison)."""
+    try:
+        code, cmp, _ = reporting_cli.compare(*specs, Config(results_dir=str(workdir / "results")), args.factor,
+                                             machine=machine)
+    except ReportError as exc:
+        raise PremergeError(f"the gate: {exc}") from None
+    if not any(n for c, n in cmp["counts"].items() if c not in ("not_measured", "added", "removed", "incomparable")):
         raise PremergeError(f"no benchmark has a number on either side (all failed or n/a; log: {workdir / 'asv.log'})")
     if args.json:
-        shutil.copyfile(data, args.json)
-    return proc.returncode, proc.stdout
+        Path(args.json).write_text(to_json(cmp))
+    return code, cmp
 
 
 def header(args, repo, base, head, specs, machine):
@@ -430,9 +429,10 @@ def run(args):
         shutil.rmtree(workdir / "results", ignore_errors=True)
         machine = args.machine or default_machine()
         specs = (run_worktree if args.working_tree else run_commits)(args, repo, base, head, workdir, machine)
-        code, table = compare(args, specs, workdir, machine)
+        code, cmp = compare(args, specs, workdir, machine)
+        table = render_compare(cmp)
         if len(table) > COMMENT_LIMIT:
-            code, table = compare(args, specs, workdir, machine, "--only-changed")
+            table = render_compare(cmp, only_changed=True)
             table += "\n_The unchanged rows are left out (GitHub's comment size limit)._\n"
         comment = header(args, repo, base, head, specs, machine) + table
     finally:

@@ -1,6 +1,6 @@
 """Publish the asv dashboard so that it works offline, serve it, or photograph it.
 
-    python tools/publish.py [--config asv.conf.json] [--preview [--port N]]
+    python -m tools.publish [--config asv.conf.json] [--preview [--port N]]
                             [--screenshot PNG [--page URLFRAGMENT]]
 
 asv 0.6.6's ``index.html`` loads jQuery, flot, bootstrap and friends from CDNs: with no
@@ -32,11 +32,10 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from reporting.config import load_config, read_asv_config  # noqa: E402
-from reporting.errors import ReportError  # noqa: E402
-from reporting.inputs import check_output  # noqa: E402
-from reporting.results import ResultsDB, refuse_unreadable  # noqa: E402
+from tools.reporting.config import load_config, read_asv_config
+from tools.reporting.errors import ReportError
+from tools.reporting.inputs import check_output
+from tools.reporting.results import ResultsDB, refuse_unreadable
 
 VENDOR = Path(__file__).resolve().parent / "dashboard" / "vendor"
 
@@ -183,8 +182,8 @@ def localize(html_dir):
     rewritten = 0
     for page in sorted(html_dir.rglob("*.html")):
         text = page.read_text(encoding="utf-8")
-        new = TAG.sub(lambda m: localize_tag(m.group(0), page, html_dir), text)
-        rewritten += sum(a.group(0) != b.group(0) for a, b in zip(TAG.finditer(text), TAG.finditer(new)))
+        new = TAG.sub(lambda m, page=page: localize_tag(m.group(0), page, html_dir), text)
+        rewritten += sum(a.group(0) != b.group(0) for a, b in zip(TAG.finditer(text), TAG.finditer(new), strict=False))
         if new != text:
             page.write_text(new, encoding="utf-8")
     for path in sorted([*html_dir.rglob("*.html"), *html_dir.rglob("*.css")]):

@@ -1,18 +1,17 @@
-#!/usr/bin/env python
 """Regenerate the sample outputs of README.md and docs/*.md from the commands that make them.
 
-    python tools/readme.py            # rewrite every generated block of README.md and docs/*.md
-    python tools/readme.py --check    # exit 1 if a block differs from its command's output,
+    python -m tools.readme            # rewrite every generated block of README.md and docs/*.md
+    python -m tools.readme --check    # exit 1 if a block differs from its command's output,
                                       # or a relative link points at no file (or no heading)
 
 A generated block is::
 
-    <!-- generated: python tools/report.py --results results ... -->
+    <!-- generated: python -m tools.report --results results ... -->
     ...the command's standard output...
     <!-- end generated -->
 
 The command runs from the repository root with this interpreter (``python`` is replaced by
-``sys.executable``); only ``python tools/...`` commands are allowed, and they read committed
+``sys.executable``); only ``python -m tools.<name>`` commands are allowed, and they read committed
 results, so the blocks are reproducible on a fresh clone with no benchmark run.  A command may
 end in ``| between "A" "B"``: only its lines from the first one starting with ``A`` up to the
 next one starting with ``B`` (excluded) are kept.  A command that names ``--repo DIR`` needs
@@ -42,8 +41,8 @@ def default_files():
 def run(cmd):
     cmd, _, cut = cmd.partition(" | between ")
     argv = shlex.split(cmd)
-    if argv[:1] != ["python"] or not argv[1].startswith("tools/"):
-        raise SystemExit(f"readme.py: refusing to run {cmd!r}: only `python tools/...` commands")
+    if argv[:2] != ["python", "-m"] or not argv[2].startswith("tools."):
+        raise SystemExit(f"readme.py: refusing to run {cmd!r}: only `python -m tools.<name>` commands")
     proc = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
     if proc.returncode not in (0, 1):  # the gate exits 1 on a regression: still a sample
         raise SystemExit(f"readme.py: {cmd!r} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -127,7 +126,7 @@ def _name(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tools/readme.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.readme", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if a file is out of date or has a broken relative link")
     parser.add_argument("--file", action="append", help="a Markdown file (default: README.md and docs/*.md)")
@@ -150,7 +149,7 @@ def main(argv=None):
         print(f"readme.py: {names}: {blocks} generated blocks written")
         return 0
     for name in stale:
-        print(f"readme.py: {name} is out of date: run python tools/readme.py", file=sys.stderr)
+        print(f"readme.py: {name} is out of date: run python -m tools.readme", file=sys.stderr)
     for link in broken:
         print(f"readme.py: broken link in {link}", file=sys.stderr)
     if stale or broken:

@@ -8,9 +8,9 @@ from .api_paging import (
     DEFAULT_RETRY,
     RETRY_STATUS,
     Budget,
+    FailureStreak,
     IncompleteFetch,
     PageFailed,
-    Streak,
     next_link,
     search_body,
     split_failure,
@@ -141,7 +141,7 @@ async def _offset_pages(session, url, first, concurrency, budget):
         if len(feats) < step or next_link(page) is None:
             offsets.end_at(offset + len(feats))
 
-    streak = Streak(concurrency, budget)
+    streak = FailureStreak(concurrency, budget)
     await _drain(streak, offsets.claim, fetch)
     failed = {o: e for o, e in streak.failed.items() if offsets.end is None or o < offsets.end}
     return pages, failed, offsets.never_requested()
@@ -190,7 +190,7 @@ def aiohttp_split(url, collection_id, limit, concurrency, chunks=None, retry=DEF
                 raise IncompleteFetch(f"aiohttp_split fetched nothing: {exc}",
                                       [f"collection {collection_id} (every time window)"], 0, budget.requests) from exc
             windows = split_windows(coll["extent"]["temporal"]["interval"][0], chunks or concurrency)
-            todo, results, streak = list(reversed(windows)), {}, Streak(concurrency, budget)
+            todo, results, streak = list(reversed(windows)), {}, FailureStreak(concurrency, budget)
 
             async def fetch(window):
                 body = search_body(collection_id, limit, datetime=window)

@@ -21,10 +21,10 @@ from .api_paging import (  # noqa: F401 - the clients' bounds and errors, by the
     NO_RETRY,
     RETRY_STATUS,
     Budget,
+    FailureStreak,
     IncompleteFetch,
     PageFailed,
     Retry,
-    Streak,
     next_link,
     search_body,
     server_links,
@@ -88,7 +88,7 @@ def pystac_client_sequential(url, collection_id, limit, retry=DEFAULT_RETRY):
 def pystac_client_threads(url, collection_id, limit, concurrency, chunks=None, retry=DEFAULT_RETRY):
     """pystac-client in ``concurrency`` threads, one client each, over time-split sub-searches."""
     budget, local = Budget(retry), threading.local()
-    streak, lock = Streak(concurrency, budget), threading.Lock()
+    streak, lock = FailureStreak(concurrency, budget), threading.Lock()
 
     def client():
         if getattr(local, "client", None) is None:

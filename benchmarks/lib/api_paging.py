@@ -1,4 +1,4 @@
-"""What every API client shares: its bounds (``Retry``, ``Budget``, ``Streak``), the error it
+"""What every API client shares: its bounds (``Retry``, ``Budget``, ``FailureStreak``), the error it
 raises when it gives up (``IncompleteFetch``), and the search helpers.
 
 Standard library only.  The clients are in ``api_aiohttp`` and ``api_clients``.
@@ -68,7 +68,7 @@ class Budget:
         self.requests += 1
 
 
-class Streak:
+class FailureStreak:
     """Workers stop claiming once ``n`` units in a row failed (the server is gone) or time is up."""
 
     def __init__(self, n, budget):

@@ -3,100 +3,28 @@ ceiling, best row, verdict and recommended workers, each a small named step.
 
 A *scenario* is a benchmark class plus its parameters other than ``strategy`` and
 ``concurrency``; its rows are (strategy, concurrency) pairs.  Every question about a
-strategy *name* goes through :func:`strategy_info`.
+strategy *name* goes through ``rules.strategy_info``.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
-from collections import namedtuple
-
-from reporting.columns import cell, make_row, primary_metrics
-from reporting.results import ResultFile, Row, param_names
-from reporting.values import (cell_status, default_unit, json_num, metric_kind, number_or_str, opt_num,
-                              param_display, param_value, sort_key_value, split_name)
-
-# Verdict bands on the concurrency gain of a scenario (PRD Phase 1): the best row with
-# several workers against the best sequential row, so that a faster implementation
-# (say, the harness loop against stac-manager's module) is not mistaken for I/O-bound.
-VERDICT_BANDS = [
-    (3.0, "I/O-bound"),
-    (1.5, "mixed"),
-    (1.2, "mildly parallel"),
-    (0.0, "CPU-bound"),
-]
-# Recommended workers: smallest concurrency within this fraction of the best speedup.
-DIMINISHING_RETURNS = 0.10
-
-RULES = {
-    "verdict": "concurrency gain (best row with concurrency > 1 / best sequential row) >= 3x: "
-    "I/O-bound; 1.5-3x: mixed; 1.2-1.5x: mildly parallel; < 1.2x: CPU-bound",
-    "recommended_workers": "smallest concurrency at which some non-ceiling strategy reaches "
-    f"at least {100 - DIMINISHING_RETURNS * 100:.0f}% of the best speedup (returns diminish "
-    "beyond it)",
-    "baseline": "strategy 'module' at concurrency 1, else 'loop', else 'sequential', else the "
-    "first concurrency-1 row with a number",
-    "pct_of_ceiling": "throughput / best throughput of the scenario's ceiling_* strategies "
-    "(time-based if no throughput)",
-}
-
-# --------------------------------------------------------------------------------------
-# Strategies
-# --------------------------------------------------------------------------------------
-
-StrategyInfo = namedtuple("StrategyInfo", "kind sequential baseline_rank")
-#: Kinds whose numbers do not depend on the stac-manager commit (the gate's controls).
-CONTROL_KINDS = ("harness", "ceiling")
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@functools.lru_cache(maxsize=None)
-def load_strategy_table():
-    """The suite's strategy table ``benchmarks/lib/strategies.py`` (tools/.. on sys.path), or None."""
-    if not os.path.isfile(os.path.join(_ROOT, "benchmarks", "lib", "strategies.py")):
-        return None
-    if _ROOT not in sys.path:
-        sys.path.append(_ROOT)
-    try:
-        import benchmarks.lib.strategies as table
-    except ImportError:  # another project's `benchmarks` package came first
-        return None
-    ours = os.path.dirname(os.path.abspath(table.__file__)) == os.path.join(_ROOT, "benchmarks", "lib")
-    return table if ours and isinstance(getattr(table, "BY_NAME", None), dict) else None
-
-
-def strategy_info(name: str) -> StrategyInfo:
-    """Everything the report asks of a strategy *name*, from the strategy table when it has it.
-
-    ``kind``: subject (stac-manager), hybrid (harness around stac-manager modules), harness
-    (no stac-manager) or ceiling (upper bound).  ``sequential``: runs at concurrency 1 only.
-    ``baseline_rank``: preference as the speedup baseline at concurrency 1 (subject first,
-    then a sequential harness), None = only as a last resort.  Without the table (or for a
-    name not in it), the rules the report always had: ``ceiling*`` is a ceiling, ``module``
-    (and ``module_*``) is stac-manager, ``loop`` and ``sequential`` are sequential harnesses.
-    """
-    table = load_strategy_table()
-    entry = table.BY_NAME.get(name) if table is not None else None
-    if entry is not None:
-        kind, sequential = entry.kind, entry.workers == getattr(table, "SEQUENTIAL", "sequential")
-    elif name.startswith("ceiling"):
-        kind, sequential = "ceiling", False
-    elif name == "module" or name.startswith("module_"):
-        kind, sequential = "subject", False
-    else:
-        kind, sequential = "harness", name in ("loop", "sequential")
-    rank = 0 if kind == "subject" else 1 if (kind == "harness" and sequential) else None
-    return StrategyInfo(kind, sequential, rank)
-
-
-def strategy_kind(name: str) -> str:
-    return strategy_info(name).kind
-
-
-def is_ceiling(name: str) -> bool:
-    return strategy_kind(name) == "ceiling"
+from .columns import cell, make_row, primary_metrics
+from .findings import core_findings
+from .findings_phase2 import faults, phase1_method, phase2
+from .metrics import (
+    cell_status,
+    default_unit,
+    json_num,
+    metric_kind,
+    number_or_str,
+    opt_num,
+    param_display,
+    param_value,
+    sort_key_value,
+    split_name,
+)
+from .results import ResultFile, Row, param_names
+from .rules import DIMINISHING_RETURNS, RULES, VERDICT_BANDS, is_ceiling, strategy_info, strategy_kind
 
 
 def scenario_class(prefix: str) -> str:
@@ -131,18 +59,18 @@ def _other_entries(name: str, row: Row, pnames: list, unit: str) -> list:
     """A benchmark without a 'strategy' parameter: one entry per combination."""
     return [{
         "benchmark": name,
-        "params": {k: param_display(p) for k, p in zip(pnames, combo)},
+        "params": {k: param_display(p) for k, p in zip(pnames, combo, strict=False)},
         "value": json_num(v) if cell_status(v) == "ok" else None,
         "status": cell_status(v),
         "unit": unit,
-    } for combo, v in zip(row.combos(), row.values)]
+    } for combo, v in zip(row.combos(), row.values, strict=False)]
 
 
 def _add_scenario_cells(scen: dict, name: str, row: Row, pnames: list):
     prefix, method = split_name(name)
     prefix, kind = scenario_class(prefix), metric_kind(method)
-    for combo, v in zip(row.combos(), row.values):
-        named = dict(zip(pnames, combo))
+    for combo, v in zip(row.combos(), row.values, strict=False):
+        named = dict(zip(pnames, combo, strict=False))
         strategy = param_display(named.pop("strategy"))
         conc = param_value(named.pop("concurrency")) if "concurrency" in named else 1
         other = tuple((k, param_display(p)) for k, p in named.items())
@@ -351,7 +279,5 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
         "stale_ignored": stale,
         "removed_ignored": removed,
     }
-    from reporting.findings import build_findings  # findings reads this module's rules
-
-    rep["findings"] = build_findings(rep)
+    rep["findings"] = [*core_findings(rep), phase2(rep), phase1_method(rep), faults(rep)]
     return rep

@@ -15,7 +15,7 @@ import math
 import os
 import re
 
-from reporting.errors import ReportError
+from .errors import ReportError
 
 #: Line styles of the ceilings' horizontal limits, in turn.
 LIMIT_STYLES = ("--", ":", "-.")

@@ -1,11 +1,11 @@
 """The command line: one class per subcommand (arguments + what it runs), then main().
 
-    python tools/report.py [report] [--results DIR | --config asv.conf.json]
+    python -m tools.report [report] [--results DIR | --config asv.conf.json]
                            [--commit C] [--machine M] [--env E]
                            [--output FILE.md] [--json FILE.json]
-    python tools/report.py compare BASE HEAD [--factor 1.1] [--only-changed]
-    python tools/report.py history BENCH_OR_SCENARIO [--where k=v] [--branch B]
-    python tools/report.py history --steps [SUITE] [--factor 1.1] [--branch B]
+    python -m tools.report compare BASE HEAD [--factor 1.1] [--only-changed]
+    python -m tools.report history BENCH_OR_SCENARIO [--where k=v] [--branch B]
+    python -m tools.report history --steps [SUITE] [--factor 1.1] [--branch B]
 
 ``report`` and ``history`` write PNG charts beside ``--output FILE.md`` (in FILE_charts/) or
 into ``--charts DIR``, linked from the Markdown with relative paths (``--no-charts``: none).
@@ -21,15 +21,15 @@ import argparse
 import os
 import sys
 
-from reporting.analyse import build_report
-from reporting.config import Config, load_config
-from reporting.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
-from reporting.gate import compare_results
-from reporting import charts
-from reporting.history import build_history, build_step_history, parse_where
-from reporting.inputs import check_git_repo, check_known, check_output, host_machine, parse_factor
-from reporting.render import render_compare, render_report, to_json
-from reporting.results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
+from . import charts
+from .analyse import build_report
+from .config import Config, load_config
+from .errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
+from .gate import compare_results
+from .history import build_history, build_step_history, parse_where
+from .inputs import check_git_repo, check_known, check_output, parse_factor
+from .render import render_compare, render_report, to_json
+from .results import ResultFile, ResultsDB, load_benchmarks, parse_result_file
 
 PROG = "report.py"
 
@@ -143,17 +143,28 @@ class Compare:
 
     @staticmethod
     def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
-        cache: dict = {}
-        base, bench_b = Compare.side(args.base, cache, cfg, args.machine, args.env)
-        head, bench_h = Compare.side(args.head, cache, cfg, args.machine, args.env)
-        # without the parameter names (benchmarks.json), the controls would be judged as subjects
-        where = os.path.dirname(os.path.dirname(os.path.abspath(head.path if bench_h else base.path)))
-        bench = bench_h or bench_b or load_benchmarks(where)
-        check_known([base, head], bench, where)
-        cmp = compare_results(base, head, parse_factor(args.factor), bench,
-                              allow_na=args.allow_na, allow_removed=args.allow_removed)
+        code, cmp, db = compare(args.base, args.head, cfg, args.factor, machine=args.machine, env=args.env,
+                                allow_na=args.allow_na, allow_removed=args.allow_removed)
         emit(args, render_compare(cmp, args.only_changed), cmp)
-        return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), cache.get("db")
+        return code, db
+
+
+def compare(base_spec, head_spec, cfg: Config, factor, machine=None, env=None, allow_na=False,
+            allow_removed=False) -> tuple[int, dict, ResultsDB | None]:
+    """The gate (``compare``) as a function: ``(exit code, comparison, results db or None)``.
+
+    ``base_spec``/``head_spec``: a commit of ``cfg``'s results (hash, prefix, git name) or a
+    results file.  Raises ReportError on bad input, as the command exits 2.
+    """
+    cache: dict = {}
+    base, bench_b = Compare.side(base_spec, cache, cfg, machine, env)
+    head, bench_h = Compare.side(head_spec, cache, cfg, machine, env)
+    # without the parameter names (benchmarks.json), the controls would be judged as subjects
+    where = os.path.dirname(os.path.dirname(os.path.abspath(head.path if bench_h else base.path)))
+    bench = bench_h or bench_b or load_benchmarks(where)
+    check_known([base, head], bench, where)
+    cmp = compare_results(base, head, parse_factor(factor), bench, allow_na=allow_na, allow_removed=allow_removed)
+    return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), cmp, cache.get("db")
 
 
 class History:

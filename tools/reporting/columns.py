@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reporting.values import cell_status, json_num
+from .metrics import cell_status, json_num
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from asv import config as asv_config
 from asv import util as asv_util
 
-from reporting.errors import ReportError
+from .errors import ReportError
 
 #: Results directory when there is neither --results nor an asv.conf.json (this suite's).
 DEFAULT_RESULTS_DIR = ".asv/results"

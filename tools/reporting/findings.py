@@ -3,14 +3,14 @@
 Each finding is a dict: ``key``, ``title``, ``measured`` (False: the rows it needs are not
 at this commit), ``text`` (one paragraph, its numbers computed here), ``table`` (``headers`` +
 ``rows`` of strings, or None) and ``data`` (the numbers, for the JSON).  Q1-Q4 live here;
-Phase 2, the Phase 1 method and the fault runs in ``findings_more``.  Nothing here is a
+Phase 2, the Phase 1 method and the fault runs in ``findings_phase2``.  Nothing here is a
 constant of the results: a question whose rows are missing says so.
 """
 
 from __future__ import annotations
 
-from reporting.analyse import DIMINISHING_RETURNS, strategy_kind
-from reporting.values import fmt_num
+from .metrics import fmt_num
+from .rules import DIMINISHING_RETURNS, strategy_kind
 
 NOT_MEASURED = "not measured at this commit (run the full profile)"
 #: Ratios within this factor of 1 are "the same" in the findings' words (a 2-core VM's noise).
@@ -235,7 +235,6 @@ def q4_formats(rep: dict) -> dict:
     return finding("q4_formats", title, text, {"headers": headers, "rows": rows}, {"rows": data, "reference": ref})
 
 
-def build_findings(rep: dict) -> list:
-    from reporting.findings_more import faults, phase1_method, phase2
-    return [q1_time_shares(rep), q2_processes(rep), q3_workers(rep), q4_formats(rep), phase2(rep),
-            phase1_method(rep), faults(rep)]
+def core_findings(rep: dict) -> list:
+    """Q1-Q4 (``findings_phase2`` answers the rest)."""
+    return [q1_time_shares(rep), q2_processes(rep), q3_workers(rep), q4_formats(rep)]

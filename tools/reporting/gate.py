@@ -16,12 +16,21 @@ from __future__ import annotations
 import math
 import os
 
-from reporting.analyse import CONTROL_KINDS, strategy_kind
-from reporting.errors import ReportError
-from reporting.inputs import check_factor
-from reporting.results import ResultFile, param_names
-from reporting.values import (better_direction, cell_status, default_unit, is_num, json_num, metric_kind,
-                              opt_num, param_display, split_name)
+from .errors import ReportError
+from .inputs import check_factor
+from .metrics import (
+    better_direction,
+    cell_status,
+    default_unit,
+    is_num,
+    json_num,
+    metric_kind,
+    opt_num,
+    param_display,
+    split_name,
+)
+from .results import ResultFile, param_names
+from .rules import CONTROL_KINDS, strategy_kind
 
 CATEGORIES = [
     ("regressed", "Regressed (got worse beyond the factor and the control drift)"),
@@ -81,8 +90,8 @@ def _unroll(rf: ResultFile, benchmarks: dict | None) -> dict:
         pnames = param_names(row, benchmarks or {})
         n = len(row.values)
         for combo, v, stats, samples in zip(row.combos(), row.values, row.stats or [None] * n,
-                                            row.samples or [None] * n):
-            label = ", ".join(f"{k}={param_display(p)}" for k, p in zip(pnames, combo))
+                                            row.samples or [None] * n, strict=False):
+            label = ", ".join(f"{k}={param_display(p)}" for k, p in zip(pnames, combo, strict=False))
             out[(name, combo)] = {"value": v, "version": row.version, "params": label,
                                   "role": row_role(name, combo, pnames), "stats": stats, "samples": samples}
     return out
@@ -104,7 +113,7 @@ def _worse_ratio(name: str, vb: float, vh: float) -> float | None:
 
 
 def percentile(values: list, q: float) -> float:
-    """Nearest-rank percentile ``q`` (0..1] of ``values``."""
+    """Nearest-rank percentile ``q`` (0..1] of ``metrics``."""
     s = sorted(values)
     return s[max(0, math.ceil(q * len(s)) - 1)]
 

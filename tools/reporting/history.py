@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from reporting.analyse import build_scenarios, current_rows, scenario_class
-from reporting.errors import ReportError
-from reporting.render import render_history
-from reporting.results import ResultsDB, branch_commits, param_names, refuse_unreadable
-from reporting.steps import build_steps, render_steps
-from reporting.values import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
+from .analyse import build_scenarios, current_rows, scenario_class
+from .errors import ReportError
+from .level_shifts import build_steps, render_steps
+from .metrics import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
+from .render import render_history
+from .results import ResultsDB, branch_commits, param_names, refuse_unreadable
 
 SCENARIO_HEADERS = ["Commit", "Date (UTC)", "Scenario", "Best", "Speedup", "Throughput (items/s)",
                     "Verdict", "Recommended workers"]
@@ -57,8 +57,8 @@ def _benchmark_cells(f, target: str, bench: dict, where: dict, columns: list) ->
     meta = bench.get(target) or {}
     pnames = param_names(row, bench)
     stale = row.version is not None and meta and row.version != meta.get("version")
-    for combo, v in zip(row.combos(), row.values):
-        named = tuple((k, param_display(p)) for k, p in zip(pnames, combo))
+    for combo, v in zip(row.combos(), row.values, strict=False):
+        named = tuple((k, param_display(p)) for k, p in zip(pnames, combo, strict=False))
         if any(str(dict(named).get(k)) != w for k, w in where.items()):
             continue
         if named not in columns:

@@ -16,7 +16,7 @@ import os
 import platform
 import subprocess
 
-from reporting.errors import ReportError
+from .errors import ReportError
 
 MACHINE_FILE = os.path.join("~", ".asv-machine.json")
 

@@ -6,9 +6,9 @@ import json
 
 from tabulate import tabulate
 
-from reporting.analyse import DIMINISHING_RETURNS
-from reporting.gate import CATEGORIES
-from reporting.values import fmt_num, fmt_value
+from .gate import CATEGORIES
+from .metrics import fmt_num, fmt_value
+from .rules import DIMINISHING_RETURNS
 
 TABLEFMT = "github"
 

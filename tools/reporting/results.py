@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from asv.results import get_filename as asv_get_filename
 
-from reporting.errors import ReportError
-from reporting.inputs import check_known, host_machine
-from reporting.values import is_num, metric_kind, param_display, split_name
+from .errors import ReportError
+from .inputs import check_known, host_machine
+from .metrics import is_num, metric_kind, param_display, split_name
 
 RESULTS_SCHEMA = 2
 
@@ -125,7 +125,7 @@ def _parse_row(name: str, raw, columns: list, path: str) -> Row:
     if not isinstance(raw, list):
         raise ReportError(f"corrupt results file {path}: row {name!r} is not a list")
     # rows are cut after their last non-null column: pad before zipping
-    cols = dict(zip(columns, list(raw) + [None] * (len(columns) - len(raw))))
+    cols = dict(zip(columns, list(raw) + [None] * (len(columns) - len(raw)), strict=False))
     params = cols.get("params") or []
     if not isinstance(params, list) or not all(isinstance(p, list) for p in params):
         raise ReportError(f"corrupt results file {path}: bad params for {name!r}")
@@ -176,7 +176,7 @@ def _parse_stats(name: str, cols: dict, n_comb: int, path: str) -> list:
     stats = [{} for _ in range(n_comb)]
     for key in STATS_KEYS:
         col = _per_combo(name, f"stats_{key}", cols.get(f"stats_{key}"), n_comb, path, _is_stat)
-        for s, v in zip(stats, col):
+        for s, v in zip(stats, col, strict=False):
             if v is not None:
                 s[key] = v
     return [s or None for s in stats]
@@ -195,7 +195,7 @@ VALID_VALUES = {
 def _check_values(row: Row, path: str):
     """Infinity anywhere, or a time <= 0, a negative throughput / memory: bad input, named."""
     check, rule = VALID_VALUES.get(metric_kind(split_name(row.name)[1]), (lambda v: True, "a result must be finite"))
-    for combo, v in zip(row.combos(), row.values):
+    for combo, v in zip(row.combos(), row.values, strict=False):
         if is_num(v) and not (math.isfinite(v) and check(v)):
             where = f"({', '.join(param_display(p) for p in combo)})" if combo else ""
             raise ReportError(f"bad value in results file {path}: {row.name}{where} = {v!r} ({rule})")

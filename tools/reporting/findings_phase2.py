@@ -3,10 +3,23 @@ and what each strategy delivered under faults (see ``findings`` for the shape of
 
 from __future__ import annotations
 
-from reporting.analyse import strategy_kind
-from reporting.findings import (NOT_MEASURED, SAME, conditions, extra, finding, items_s, not_measured, number,
-                                row, scenarios, times, tp, workers)
-from reporting.values import fmt_value, sort_key_value
+from .findings import (
+    NOT_MEASURED,
+    SAME,
+    conditions,
+    extra,
+    finding,
+    items_s,
+    not_measured,
+    number,
+    row,
+    scenarios,
+    times,
+    tp,
+    workers,
+)
+from .metrics import fmt_value, sort_key_value
+from .rules import strategy_kind
 
 # --------------------------------------------------------------------------------------
 # Phase 2: stac-manager's own concurrency against the best harness prototype

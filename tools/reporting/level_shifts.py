@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import statistics
 
-from reporting.analyse import current_rows, strategy_kind
-from reporting.errors import ReportError
-from reporting.gate import DRIFT_PERCENTILE, EPS, percentile
-from reporting.render import md_cell, table
-from reporting.results import git_subject, param_names
-from reporting.values import fmt_num, is_num, param_display, param_value, split_name
+from .analyse import current_rows
+from .errors import ReportError
+from .gate import DRIFT_PERCENTILE, EPS, percentile
+from .metrics import fmt_num, is_num, param_display, param_value, split_name
+from .render import md_cell, table
+from .results import git_subject, param_names
+from .rules import strategy_kind
 
 STEP_RULE = (
     "a step is a stac-manager throughput (n_items / time_run) that moved between "
@@ -74,8 +75,8 @@ def commit_values(f, bench: dict) -> dict:
         if not suite or method != "time_run":
             continue
         pnames = param_names(row, bench)
-        for combo, v in zip(row.combos(), row.values):
-            named = {k: param_display(p) for k, p in zip(pnames, combo)}
+        for combo, v in zip(row.combos(), row.values, strict=False):
+            named = {k: param_display(p) for k, p in zip(pnames, combo, strict=False)}
             role = _role(cls, named)
             if role is None or not is_num(v) or v <= 0:
                 continue
@@ -156,7 +157,7 @@ def _range_ratio(per_file: list, key: tuple, before: tuple, after: tuple):
 
 def _series_shifts(files, per_file, suite, label, controls, factor, repo) -> list:
     levels, shifts = _levels(per_file, (suite, "subject", label)), []
-    for (lo_a, hi_a, level_a), (lo_b, hi_b, level_b) in zip(levels, levels[1:]):
+    for (lo_a, hi_a, level_a), (lo_b, hi_b, level_b) in zip(levels, levels[1:], strict=False):
         ratio = level_b / level_a
         control = _most_moved([r for c in controls
                                if (r := _range_ratio(per_file, (suite, "control", c), (lo_a, hi_a), (lo_b, hi_b)))])
@@ -235,7 +236,7 @@ def render_suite(s: dict, files: list, factor: float, chart: str | None = None) 
     cols = s["series"] + s["controls"]
     rows = [[f"`{f.short}`", f.date_str, *[fmt_num(h["values"][c]) if h["values"].get(c) is not None else "—"
                                            for c in cols]]
-            for f, h in zip(files, s["history"])]
+            for f, h in zip(files, s["history"], strict=False)]
     out = [f"### {s['suite']}", "", _floor_line(s, factor), "",
            table(rows, ["Commit", "Date (UTC)", *[f"{c} items/s" for c in cols]]), ""]
     if chart:
