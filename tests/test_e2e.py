@@ -6,12 +6,16 @@ report: a number where the API exists, n/a (NaN) where it does not, never a fail
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import read_results, tool
+import standin
+from conftest import ROOT, read_results, tool
 
 pytestmark = pytest.mark.e2e
 
@@ -230,15 +234,23 @@ def test_report_reads_the_real_results(asv_run):
     assert "file_ingest.Directory" in text and "module" in text and "ceiling_parse" in text
 
 
-def test_gate_compares_two_real_commits(asv_run):
-    hashes = asv_run["hashes"]
+def test_gate_compares_two_real_commits(asv_run, tmp_path):
+    hashes, data = asv_run["hashes"], tmp_path / "compare.json"
     proc = subprocess.run([*tool("report"), "compare",
                            hashes["c3_current"], hashes["c4_phase2"], "--results",
-                           str(asv_run["results"]), "--factor", "1000", "--allow-na"],
+                           str(asv_run["results"]), "--factor", "1000", "--allow-na", "--json", str(data)],
                           capture_output=True, text=True, timeout=120)
-    # A factor of 1000 tolerates any timing noise: the gate must pass and print its table.
+    # A factor of 1000 tolerates any timing noise: the gate must pass and print its table ...
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Gate" in proc.stdout
+    # ... and have compared the real rows: stac-manager's and the controls, both commits measured
+    entries = json.loads(data.read_text())["entries"]
+    seen = {(e["category"], e["role"]) for e in entries}
+    assert ("unchanged", "control") in seen and ("unchanged", None) in seen, seen
+    assert not [e for e in entries if e["category"] in ("failed", "regressed")]
+    # c4_phase2 declares Phase 2's concurrency: its module rows above 1 worker were n/a at c3
+    fixed = {(e["benchmark"], e["params"]) for e in entries if e["category"] == "fixed"}
+    assert any(b == "file_ingest.DirectoryModule.time_run" and "concurrency=5" in p for b, p in fixed), fixed
 
 
 def test_report_invariants_hold_on_real_results(asv_run, tmp_path):
@@ -257,3 +269,37 @@ def test_asv_check_is_clean(asv_run):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "check failed" not in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.timeout(1800)
+def test_command_1_on_a_fresh_clone_prints_the_report_of_its_run(standin_repo, tmp_path):
+    """The README's command 1 as a newcomer runs it: a copy of the project with its committed
+    results, stac-manager mirrored into ./stac-manager, no asv machine yet (asv names it after this
+    host): the report printed at the end is the report of that run, its machine and its commit.
+    Only ``-- --quick --bench ...`` is added, to keep it to a few benchmarks."""
+    repo, hashes = standin_repo
+    proj, home = tmp_path / "stac-manager-benchmarks", tmp_path / "home"
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    for rel in filter(None, tracked):
+        if (ROOT / rel).is_file():
+            (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, proj / rel)
+    (proj / ".venv").symlink_to(ROOT / ".venv")  # tools/setup.sh then only re-installs the harness
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(proj / "stac-manager")], check=True)
+    committed = {p.name for p in (proj / "results").iterdir() if p.is_dir()}
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("bash tools/setup.sh && ")
+                   and "tools.bench" in line)
+    command += " -- --quick --bench '^file_ingest\\.(DirectoryModule|Control)\\.time_run'"
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, HOME=str(home), PATH=path,
+               PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")))
+    proc = subprocess.run(["bash", "-c", command], cwd=proj, env=env, capture_output=True, text=True,
+                          timeout=1700)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    (machine,) = [k for k in json.loads((home / ".asv-machine.json").read_text()) if k != "version"]
+    assert machine not in committed and {machine, *committed} <= {p.name for p in (proj / "results").iterdir()}
+    newest = hashes[standin.COMMITS[-1]]
+    assert proc.stdout.startswith(f"## Benchmark report — commit `{newest[:8]}`"), proc.stdout[:3000]
+    assert f"Machine `{machine}`" in proc.stdout and "file_ingest.Directory" in proc.stdout, proc.stdout[:3000]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 import benchmarks
+from tools.asvrun import Asv
 from tools.reporting.cli import main as report_main
 from tools.reporting.config import load_config
 from tools.reporting.errors import ReportError
@@ -118,7 +119,11 @@ class Run:
             subprocess.run([*asv, "machine", "--yes", "--config", args.config], check=True)
         machine = args.machine or host_machine()
         before = result_files(args.results_dir, machine)
-        code = subprocess.run([*asv, *self.asv_args(args)]).returncode
+        log = Path(args.config).resolve().parent / ".asv" / "bench.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        runner = Asv(args.config, Path.cwd(), args.verbose, "bench.py", log=log)
+        runner.progress.say(f"asv run, {self.profile} profile (asv's log: {log}; -v to see it here)")
+        code, _ = runner.stream([*asv, *self.asv_args(args)])
         if code == 2:
             print("\nbench.py: asv exit 2: some benchmarks failed. A failed benchmark is a finding "
                   "(a check caught lost, duplicated or mangled items, or a crash); see the report.",
@@ -176,6 +181,8 @@ def build_parser():
         p.add_argument("--config", default=str(ROOT / "asv.conf.json"))
         p.add_argument("--machine", help="asv machine name (default: this machine's)")
         p.add_argument("--no-report", action="store_true", help="do not print the report afterwards")
+        p.add_argument("--verbose", "-v", action="store_true", help="asv's whole output on stderr (else: "
+                       "a line per step; the whole of it in .asv/bench.log)")
         p.set_defaults(handler=Run(profile))
     p = sub.add_parser("list", help="the benchmarks a profile runs")
     p.add_argument("profile", choices=PROFILES)

@@ -23,7 +23,6 @@ import fcntl
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from tools import bench
+from tools.asvrun import Asv, RunError, last_message
 from tools.reporting import cli as reporting_cli
 from tools.reporting.config import Config
 from tools.reporting.errors import ReportError
@@ -45,7 +45,7 @@ PROG, PROFILE = "premerge.py", "history"
 COMMENT_LIMIT = 60000
 
 
-class PremergeError(Exception):
+class PremergeError(RunError):
     """Bad input or a failed step: one line on stderr, exit 2."""
 
 
@@ -250,72 +250,9 @@ def lock_workdir(workdir):
     return handle
 
 
-class Asv:
-    """Commands in the scratch folder; output to ``<workdir>/asv.log`` (and stderr if verbose)."""
-
-    COMMIT = re.compile(r"For \S+ commit ([0-9a-f]{8})")
-    SKIPPED = re.compile(r"·\s+Skipping \S+\s*$")  # asv's runner.skip_benchmarks: the build failed
-
-    def __init__(self, config, workdir, verbose):
-        self.config, self.workdir, self.verbose = config, workdir, verbose
-        self.log = workdir / "asv.log"
-        self.log.write_text("")
-
-    def stream(self, cmd):
-        with open(self.log, "a") as log:
-            log.write(f"\n$ {shlex.join(map(str, cmd))}\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    cwd=self.workdir, errors="replace", env=dict(os.environ, PYTHONUNBUFFERED="1"))
-            lines = []
-            for line in proc.stdout:
-                log.write(line)
-                lines.append(line.rstrip("\n"))
-                if self.verbose:
-                    sys.stderr.write(line)
-            return proc.wait(), lines
-
-    def run(self, args, commits, machine):
-        """``asv run``; a clear error if it failed, built nothing, or could not build a commit."""
-        code, lines = self.stream([sys.executable, "-m", "asv", "run", "--config", str(self.config),
-                                   "--machine", machine, *args])
-        if code not in (0, 2):  # 2: some benchmark failed, a finding the gate reports
-            raise PremergeError(f"asv run failed (exit {code}): {last_message(lines)} (log: {self.log})")
-        broken = self.unbuilt(lines)
-        for sha in commits:
-            if sha[:8] in broken:
-                raise PremergeError(f"asv could not build stac-manager at {sha[:8]}: {broken[sha[:8]]} "
-                                    f"(build log: {self.log})")
-            if not list((self.workdir / "results" / machine).glob(f"{sha[:8]}-*.json")):
-                raise PremergeError(f"asv wrote no results for {sha[:8]} (log: {self.log})")
-
-    @classmethod
-    def unbuilt(cls, lines):
-        """{short hash: the build's last words} of the commits asv could not build."""
-        current, broken, said = None, {}, "see the log"
-        for line in lines:
-            found = cls.COMMIT.search(line)
-            current = found.group(1) if found else current
-            if current and cls.SKIPPED.search(line):
-                broken[current] = said
-            elif line.strip():
-                said = line.strip(" ·")[:200]
-        return broken
-
-    def pip(self, python, *args):
-        code, lines = self.stream([str(python), "-m", "pip", "--disable-pip-version-check", *args])
-        if code != 0:
-            raise PremergeError(f"pip {args[0]} failed for the working tree: {last_message(lines)} "
-                                f"(log: {self.log})")
-
-
-def last_message(lines):
-    """The last line of a command's output that says something (asv's dots stripped)."""
-    for line in reversed(lines):
-        text = line.strip(" ·\t")
-        if text and not text.startswith("[") and "Traceback" not in text:
-            return text[:300]
-    return "no output"
+def step(text):
+    """One progress line on stderr."""
+    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
 
 def hashfile(workdir, name, commits):
@@ -355,7 +292,7 @@ def run_commits(args, repo, base, head, workdir, machine):
         (asv_repo, head_run), branch = make_twin(repo, head, workdir), base
     config = write_config(scratch_config(asv_repo, branch, workdir), workdir)
     ensure_machine(machine, config)
-    Asv(config, workdir, args.verbose).run(
+    Asv(config, workdir, args.verbose, PROG).run(
         ["--interleave-rounds", *run_options(args), hashfile(workdir, "hashes.txt", [base, head_run])],
         [base, head_run], machine)
     return base, head_run
@@ -368,7 +305,7 @@ def run_worktree(args, repo, base, head, workdir, machine):
     ensure_machine(machine, config)
     tree_machine = f"{machine}-worktree"
     ensure_machine(tree_machine, config, like=machine)
-    asv = Asv(config, workdir, args.verbose)
+    asv = Asv(config, workdir, args.verbose, PROG)
     python = worktree_python(asv, conf, repo)
     asv.run([*run_options(args), hashfile(workdir, "base.txt", [base])], [base], machine)
     # No range with an existing environment: asv runs it once, saved as --set-commit-hash.
@@ -428,8 +365,12 @@ def run(args):
     try:
         shutil.rmtree(workdir / "results", ignore_errors=True)
         machine = args.machine or default_machine()
+        step(f"{base[:8]} against {'the working tree' if args.working_tree else head[:8]} on machine {machine} "
+             f"(asv's log: {workdir / 'asv.log'})")
         specs = (run_worktree if args.working_tree else run_commits)(args, repo, base, head, workdir, machine)
+        step(f"the gate (factor {args.factor:g})")
         code, cmp = compare(args, specs, workdir, machine)
+        step("the gate passed" if code == EXIT_OK else "the gate found regressions (exit 1)")
         table = render_compare(cmp)
         if len(table) > COMMENT_LIMIT:
             table = render_compare(cmp, only_changed=True)
@@ -453,7 +394,7 @@ def main(argv=None):
     bench.use_harness_python()
     try:
         return run(parse_args(argv))
-    except PremergeError as exc:
+    except RunError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
