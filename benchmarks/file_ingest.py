@@ -25,6 +25,7 @@ from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
 from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
 from .lib.strategies import CEILING, HARNESS, SUBJECT
 from .lib.subject import (
+    collected_failures,
     import_subject,
     ingest_config,
     ingest_each,
@@ -336,14 +337,6 @@ class _Malformed(_FileIngest):
         return self.bad_items
 
     track_bad_items.unit = "items"
-
-
-def collected_failures(collector):
-    """How many failures a stac-manager ``FailureCollector`` holds (``get_all()``)."""
-    get_all = getattr(collector, "get_all", None)
-    if get_all is None:
-        raise NotImplementedError(f"{type(collector).__name__} has no get_all()")
-    return len(get_all())
 
 
 class Malformed(_Malformed):

@@ -295,6 +295,7 @@ def test_command_1_on_a_fresh_clone_prints_the_report_of_its_run(standin_repo, t
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = dict(os.environ, HOME=str(home), PATH=path,
                PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")))
+    env.pop("PYTHONPATH")  # a newcomer's shell: the copy's own tools, found from its root
     proc = subprocess.run(["bash", "-c", command], cwd=proj, env=env, capture_output=True, text=True,
                           timeout=1700)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -138,6 +138,14 @@ def ingest_items(config, context=None):
     return items
 
 
+def collected_failures(collector):
+    """How many failures a stac-manager ``FailureCollector`` holds (``get_all()``)."""
+    get_all = getattr(collector, "get_all", None)
+    if get_all is None:
+        raise NotImplementedError(f"{type(collector).__name__} has no get_all()")
+    return len(get_all())
+
+
 def probe(call, what):
     """Run ``call()``; any error but a failed check means this commit cannot do ``what``: n/a.
 

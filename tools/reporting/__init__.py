@@ -6,6 +6,7 @@ Modules, one job each, from the bottom up (a module imports only from those abov
 ``metrics``       what a benchmark name, a parameter and a value mean, and how they print
 ``rules``         what a strategy name is (the suite's strategy table), verdict bands, thresholds
 ``config``        where the results are (asv.conf.json, read by asv)
+``commits``       what git says of a commit: a name's hash, its subject, a branch's commits
 ``results``       read asv's results directory: results files (schema v2), benchmarks.json, commits
 ``inputs``        the checks every command makes of its arguments before any work
 ``columns``       the cells of a scenario table (time / throughput / memory columns, extras)

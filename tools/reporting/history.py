@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .analyse import build_scenarios, current_rows, scenario_class
+from .commits import branch_commits
 from .errors import ReportError
 from .level_shifts import build_steps, render_steps
 from .metrics import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
 from .render import render_history
-from .results import ResultsDB, branch_commits, param_names, refuse_unreadable
+from .results import ResultsDB, param_names, refuse_unreadable
 
 SCENARIO_HEADERS = ["Commit", "Date (UTC)", "Scenario", "Best", "Speedup", "Throughput (items/s)",
                     "Verdict", "Recommended workers"]

@@ -24,11 +24,12 @@ from __future__ import annotations
 import statistics
 
 from .analyse import current_rows
+from .commits import git_subject
 from .errors import ReportError
 from .gate import DRIFT_PERCENTILE, EPS, percentile
 from .metrics import fmt_num, is_num, param_display, param_value, split_name
 from .render import md_cell, table
-from .results import git_subject, param_names
+from .results import param_names
 from .rules import strategy_kind
 
 STEP_RULE = (

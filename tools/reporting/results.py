@@ -24,11 +24,11 @@ import json
 import math
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 
 from asv.results import get_filename as asv_get_filename
 
+from .commits import git_rev_parse
 from .errors import ReportError
 from .inputs import check_known, host_machine
 from .metrics import is_num, metric_kind, param_display, split_name
@@ -358,42 +358,6 @@ def refuse_unreadable(bad: list, advice: str):
     if bad:
         more = f" (and {len(bad) - 1} more unreadable results file(s))" if len(bad) > 1 else ""
         raise ReportError(f"{bad[0].error}{more}; {advice}")
-
-
-def git_rev_parse(repo: str, name: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
-            capture_output=True, text=True, timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
-def git_subject(repo: str | None, commit: str) -> str | None:
-    """The subject line of ``commit`` in ``repo`` (``git log -1 --format=%s``), or None."""
-    if repo is None:
-        return None
-    try:
-        out = subprocess.run(["git", "-C", repo, "log", "-1", "--format=%s", commit, "--"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def branch_commits(repo: str | None, branch: str) -> set:
-    if repo is None:
-        raise ReportError("--branch needs a git repository: pass --repo or --config with a local repo")
-    try:
-        out = subprocess.run(["git", "-C", repo, "rev-list", branch, "--"], capture_output=True,
-                             text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ReportError(f"cannot run git: {exc}") from None
-    if out.returncode != 0:
-        raise ReportError(f"unknown branch {branch!r} in {repo}")
-    return set(out.stdout.split())
 
 
 def resolve_commit(spec: str, hashes: set, repo: str | None, bad: list | None = None,
