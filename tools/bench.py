@@ -26,7 +26,6 @@ import importlib
 import inspect
 import os
 import pkgutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -115,13 +114,15 @@ class Run:
 
     def __call__(self, args):
         asv = [sys.executable, "-m", "asv"]
-        if not args.machine and not (Path.home() / ".asv-machine.json").exists():
-            subprocess.run([*asv, "machine", "--yes", "--config", args.config], check=True)
-        machine = args.machine or host_machine()
-        before = result_files(args.results_dir, machine)
         log = Path(args.config).resolve().parent / ".asv" / "bench.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         runner = Asv(args.config, Path.cwd(), args.verbose, "bench.py", log=log)
+        if not args.machine and not (Path.home() / ".asv-machine.json").exists():
+            if runner.stream([*asv, "machine", "--yes", "--config", args.config])[0] != 0:
+                raise SystemExit(f"bench.py: error: asv machine --yes failed (log: {log})")
+            runner.progress.say(f"this machine is asv's {host_machine()!r}: its results go to a series of their own")
+        machine = args.machine or host_machine()
+        before = result_files(args.results_dir, machine)
         runner.progress.say(f"asv run, {self.profile} profile (asv's log: {log}; -v to see it here)")
         code, _ = runner.stream([*asv, *self.asv_args(args)])
         if code == 2:
