@@ -1,0 +1,478 @@
+"""Instruction counts of benchmark rows under callgrind: a number a 5 % change shows in.
+
+Wall time on the suite's 2-core VMs moves 1.3-1.8x between runs; the instructions one run
+executes do not.  ``count_rows`` runs many rows in ONE valgrind process (stac-manager's
+import, about 9 s under valgrind, is paid once): after the import, each row runs in a process
+forked from it (so a row's count does not depend on the rows before it), as ``time_run`` runs it:
+
+1. ``setup_cache`` (if the class has one), the class instantiated and ``setup`` called, outside
+   the count;
+2. ``run()`` once more, outside the count (the warm-up: lazy imports, per-process caches,
+   the schema validation of each distinct document);
+3. ``gc.collect()``, then the count: ``bench_start()`` -> ``run()`` -> ``bench_stop(name)``
+   (``callgrind_client.c``), ``repeats`` times;
+4. ``teardown``.
+
+What is counted is exactly ``run()``: stac-manager's work *and* the suite's check of every
+item (the check is inside ``run`` in this suite).  Both are deterministic, so a change of the
+count is stac-manager's or the suite's; the suite's code is part of the cache key of any
+stored count for that reason.  Only the benchmark process is counted: a row that spawns
+processes (a ``processes`` pool, the STAC API server and its proxy) counts what the benchmark
+process does, not its children (valgrind runs them natively: no ``--trace-children``).
+
+Sources of run-to-run variation fixed here: the hash seed (``PYTHONHASHSEED=0``: set and
+dict order, string hashing), the address layout (``setarch -R``: addresses feed
+``id()``-keyed sets and dicts and the allocators' paths), garbage collection (a full
+``gc.collect()`` before each count: the collector's thresholds count allocations, so the
+counted run starts from the same state every time), the rows before a row (a fork each),
+helper threads started at import (``CHILD_ENV``), thread scheduling (one CPU per valgrind
+process, ``--fair-sched``, a long GIL switch interval), and the preload (``STAC_BENCH_PRELOAD=0``).
+Left: stac-manager's ``asyncio.to_thread`` starts 1 to 6 pool threads per run depending on a
+race between a worker going idle and the next submit (about 50-100 k instructions a thread):
+a per-run constant, 0.3-0.5 % of a 60-item run, under 0.2 % from 100 items.
+
+``instructions.unavailable()`` says in one line why counts cannot be taken here (no
+valgrind, no C compiler, no ``valgrind/callgrind.h``, no ``setarch``), or None.  Standard
+library and ``settings`` only: the suites are imported by name, in the child process.
+"""
+
+import collections
+import ctypes
+import dataclasses
+import gc
+import hashlib
+import importlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .settings import cache_dir
+
+#: The client requests' source, built per machine into ``helper_dir()``.
+SOURCE = Path(__file__).with_name("callgrind_client.c")
+#: The header the source includes (valgrind's development header, Debian's ``valgrind`` package).
+HEADER = "valgrind/callgrind.h"
+#: The project root: the child runs ``python -m benchmarks.lib.instructions`` from it.
+ROOT = Path(__file__).resolve().parents[2]
+#: valgrind's options.  ``--instr-atstart=no``: nothing is counted (and the import runs about
+#: 4x faster) until the first ``bench_start()``; ``--fair-sched=yes``: threads take valgrind's
+#: lock in turn (a ticket lock), not as the kernel wakes them.
+VALGRIND_OPTIONS = ("--tool=callgrind", "--instr-atstart=no", "--fair-sched=yes")
+#: The child's GIL switch interval (s): a thread that waits this long for the GIL forces a switch,
+#: a wall-time event.  Python's 5 ms is about 0.1 ms of native work under valgrind, so forced
+#: switches (and the count) depended on the machine's load; at 1 s a switch happens where a thread
+#: blocks (a read, a lock, the event loop's wait), the same places every run.
+SWITCH_INTERVAL = 1.0
+#: Fixed in the child's environment: the hash seed (set and dict order, string hashes) and no
+#: helper threads started at import (OpenBLAS's pool, jemalloc's background purger in pyarrow,
+#: arrow's CPU pool at one thread).  A thread doing wall-time-driven work before the rows fork
+#: leaves a different heap behind each run: every row's count moved by up to 0.4 %.
+CHILD_ENV = {"PYTHONHASHSEED": "0", "STAC_BENCH_PRELOAD": "0", "OPENBLAS_NUM_THREADS": "1",
+             "OMP_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+#: stac-manager's modules the child imports before the first row, timed as "import".
+PREIMPORT = ("stac_manager.modules.ingest", "stac_manager.modules.output", "stac_manager.modules.update",
+             "stac_manager.core.context", "stac_manager.core.checkpoints", "stac_manager.core.failures")
+#: The child's first argument: what tells ``python -m benchmarks.lib.instructions`` it is one.
+CHILD = "CHILD"
+
+
+# --- the helper: built once per machine, loaded with ctypes ----------------------------------
+
+def helper_dir():
+    """Where built helpers live: ``callgrind`` in the data cache (per machine)."""
+    return cache_dir() / "callgrind"
+
+
+def helper_path():
+    """The helper's shared library path, named by the source's digest and this machine's arch."""
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    return helper_dir() / f"callgrind_client-{platform.machine()}-{digest}.so"
+
+
+def _compiler():
+    for name in (os.environ.get("CC"), "gcc", "cc"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _one_line(text, limit=300):
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = lines[-1] if lines else str(text).strip()
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def build_helper():
+    """Build the helper if it is not built; return ``(path, None)`` or ``(None, reason)``.
+
+    Atomic: compiled to a temporary file beside it, then renamed (processes racing to build it
+    each rename a complete library over the same name).
+    """
+    path = helper_path()
+    if path.exists():
+        return path, None
+    cc = _compiler()
+    if cc is None:
+        return None, "no C compiler (gcc or cc) on PATH to build the callgrind client"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        return None, f"cannot write the callgrind client under {path.parent}: {exc}"
+    try:
+        done = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", tmp, str(SOURCE)],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            if HEADER in done.stderr:
+                return None, f"{HEADER} is missing (install valgrind's development header: apt-get install valgrind)"
+            return None, f"building the callgrind client failed: {_one_line(done.stderr)}"
+        os.replace(tmp, path)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"building the callgrind client failed: {exc}"
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path, None
+
+
+def setarch_command():
+    """``setarch <arch> -R``: the same address layout every run (no ASLR), or None."""
+    setarch = shutil.which("setarch")
+    return [setarch, platform.machine(), "-R"] if setarch else None
+
+
+def unavailable():
+    """Why instruction counts cannot be taken on this machine (one line), or None."""
+    if sys.platform != "linux":
+        return f"instruction counts need Linux (valgrind, setarch): this is {sys.platform}"
+    if shutil.which("valgrind") is None:
+        return "valgrind is not on PATH (apt-get install valgrind)"
+    if setarch_command() is None:
+        return "setarch (util-linux) is not on PATH: the address layout cannot be fixed"
+    _, reason = build_helper()
+    return reason
+
+
+def load_client(path=None):
+    """The helper loaded with ctypes: ``bench_start()``, ``bench_stop(name)``, ``bench_running()``."""
+    lib = ctypes.CDLL(str(path or helper_path()))
+    lib.bench_start.restype = None
+    lib.bench_start.argtypes = []
+    lib.bench_stop.restype = None
+    lib.bench_stop.argtypes = [ctypes.c_char_p]
+    lib.bench_running.restype = ctypes.c_int
+    lib.bench_running.argtypes = []
+    return lib
+
+
+# --- rows and their counts -------------------------------------------------------------------
+
+def row_spec(key, module, cls, params, n):
+    """A row as ``count_rows`` takes it (JSON-able): ``n`` is the items one run handles."""
+    return {"key": key, "module": module, "class": cls, "params": list(params), "n": int(n)}
+
+
+@dataclasses.dataclass
+class RowCount:
+    """One row's counts: ``counts`` holds one instruction total per counted run (every repeat of
+    every process); ``skipped`` (n/a, the reason) or ``error`` (the run failed, the text) when
+    there is no count."""
+
+    key: str
+    n: int
+    counts: list = dataclasses.field(default_factory=list)
+    skipped: str = None
+    error: str = None
+    #: Seconds the child spent on this row, by phase (setup, warmup, counted), per process.
+    seconds: list = dataclasses.field(default_factory=list)
+
+    @property
+    def per_item(self):
+        """Median instructions of one counted run over ``n``; None without a count."""
+        return statistics.median(self.counts) / self.n if self.counts and not self.error else None
+
+    @property
+    def spread(self):
+        """``max / min - 1`` of the counts (0.0 for one count); None without a count."""
+        if not self.counts or self.error:
+            return None
+        return max(self.counts) / min(self.counts) - 1 if min(self.counts) > 0 else float("inf")
+
+
+@dataclasses.dataclass
+class Process:
+    """One valgrind process: its rows' ``n``, wall seconds, and the child's import seconds."""
+
+    n: int
+    wall: float
+    import_seconds: float = None
+    returncode: int = None
+    error: str = None
+
+
+def count_rows(rows, repeats=1, processes=1, jobs=1, python=None, paths=None, preimport=PREIMPORT,
+               timeout=3600, keep=None, options=(), switchinterval=SWITCH_INTERVAL, pin=True):
+    """Count the instructions of one ``run()`` of each row: ``({key: RowCount}, [Process])``.
+
+    Rows are grouped by ``n`` (``STAC_BENCH_SCALE`` of their process: the suites read it at
+    import); each group runs in ``processes`` valgrind processes of ``repeats`` counted runs a
+    row, ``jobs`` processes at a time (counts do not depend on the machine's load).
+    ``python``: the interpreter (default this one); ``paths``: ``sys.path`` entries the child
+    puts first (default: this process's, so a stac-manager found here is found there).
+    ``keep``: a folder to keep each process's dumps and valgrind's log in (``callgrind_annotate``
+    reads them: where a row's instructions go, what differs between two runs).
+    Never raises for a row: n/a rows carry ``skipped``, failed ones ``error``; without valgrind
+    every row is n/a with ``unavailable()``'s reason.
+    """
+    rows = [dict(r) for r in rows]
+    keys = [r["key"] for r in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate row keys: {sorted({k for k in keys if keys.count(k) > 1})}")
+    result = {r["key"]: RowCount(r["key"], r["n"]) for r in rows}
+    reason = unavailable()
+    if reason is not None:
+        for count in result.values():
+            count.skipped = reason
+        return result, []
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["n"], []).append(row)
+    tasks = [(n, group) for n, group in sorted(groups.items()) for _ in range(processes)]
+    paths = [p for p in (sys.path if paths is None else paths) if p]
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        done = list(pool.map(lambda task: _one_process(task[1], task[0], repeats, python or sys.executable,
+                                                       paths, preimport, timeout, keep, options, switchinterval,
+                                                       pin), tasks))
+    procs = []
+    for proc, found in done:
+        procs.append(proc)
+        for key, got in found.items():
+            count = result[key]
+            if got.get("skipped"):
+                count.skipped = got["skipped"]
+            elif got.get("error"):
+                count.error = count.error or got["error"]
+            else:
+                count.counts.extend(got["counts"])
+            if got.get("seconds"):
+                count.seconds.append(got["seconds"])
+    return result, procs
+
+
+def child_env(n, base=None):
+    """The child's environment: this one, with the count's fixed knobs and ``n`` items."""
+    env = dict(os.environ if base is None else base)
+    env.update(CHILD_ENV, STAC_BENCH_SCALE=str(n))
+    return env
+
+
+#: Valgrind processes of this process running on each CPU (``_one_process`` pins each to the
+#: least used one).
+_ON_CPU = collections.Counter()
+_ON_CPU_LOCK = threading.Lock()
+
+
+def _take_cpu():
+    with _ON_CPU_LOCK:
+        cpu = min(sorted(os.sched_getaffinity(0)), key=lambda c: _ON_CPU[c])
+        _ON_CPU[cpu] += 1
+        return cpu
+
+
+def _give_cpu(cpu):
+    with _ON_CPU_LOCK:
+        _ON_CPU[cpu] -= 1
+
+
+def _one_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, switchinterval, pin):
+    """One valgrind process over ``rows``: ``(Process, {key: what the child found})``."""
+    cpu = _take_cpu() if pin else None
+    try:
+        return _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options,
+                                switchinterval, cpu)
+    finally:
+        if cpu is not None:
+            _give_cpu(cpu)
+
+
+def _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, switchinterval, cpu):
+    helper, _ = build_helper()
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
+        tmp = Path(tmp)
+        spec, out = tmp / "spec.json", tmp / "out.json"
+        spec.write_text(json.dumps({"rows": rows, "repeats": repeats, "paths": paths, "helper": str(helper),
+                                    "preimport": list(preimport), "switchinterval": switchinterval,
+                                    "cpu": cpu}))
+        command = [*setarch_command(), "valgrind", *VALGRIND_OPTIONS, *options, f"--callgrind-out-file={tmp}/cg.%p",
+                   python, "-m", "benchmarks.lib.instructions", CHILD, str(spec), str(out)]
+        start = time.monotonic()
+        try:
+            done = subprocess.run(command, cwd=ROOT, env=child_env(n), capture_output=True, text=True,
+                                  timeout=timeout)
+            returncode, stderr = done.returncode, done.stderr
+        except subprocess.TimeoutExpired as exc:
+            returncode, stderr = None, f"valgrind did not finish in {timeout} s: {exc}"
+        wall = time.monotonic() - start
+        found = json.loads(out.read_text()) if out.exists() else {"rows": {}}
+        dumps = read_dumps(tmp)
+        if keep is not None:
+            (tmp / "valgrind.log").write_text(stderr or "")
+            shutil.copytree(tmp, Path(keep) / f"n{n}-{tmp.name}", ignore=shutil.ignore_patterns("*.tmp"))
+    proc = Process(n, wall, found.get("import_seconds"), returncode)
+    if returncode != 0:
+        proc.error = f"valgrind exited {returncode}: {_one_line(_python_error(stderr))}"
+    results = {}
+    for index, row in enumerate(rows):
+        got = dict(found["rows"].get(row["key"], {}))
+        if not got.get("skipped") and not got.get("error"):
+            names = [f"row{index}.{rep}" for rep in range(repeats)]
+            missing = [name for name in names if name not in dumps]
+            if missing:
+                got["error"] = proc.error or f"no callgrind dump {missing[0]} for {row['key']}"
+            else:
+                got["counts"] = [dumps[name] for name in names]
+        results[row["key"]] = got
+    return proc, results
+
+
+def _python_error(stderr):
+    """The Python error in valgrind's stderr (its own lines start with ``==pid==``)."""
+    lines = [line for line in (stderr or "").splitlines() if not re.match(r"==\d+==", line)]
+    return "\n".join(lines) or stderr or ""
+
+
+DUMP_NAME = re.compile(r"^desc: Trigger: Client Request: (.+)$", re.M)
+DUMP_TOTALS = re.compile(r"^totals: (\d+)", re.M)
+
+
+def read_dumps(folder):
+    """``{dump name: instructions}`` of the callgrind dumps ``cg.<pid>.<k>`` in ``folder``."""
+    found = {}
+    for path in Path(folder).glob("cg.*.*"):
+        text = path.read_text(errors="replace")
+        name, totals = DUMP_NAME.search(text), DUMP_TOTALS.search(text)
+        if name and totals:
+            found[name.group(1).strip()] = int(totals.group(1))
+    return found
+
+
+# --- the child: runs under valgrind ---------------------------------------------------------
+
+def _child(spec_path, out_path):
+    """Import once, then each row in a process forked from this one (its state after the import)."""
+    spec = json.loads(Path(spec_path).read_text())
+    for entry in reversed(spec["paths"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if spec.get("switchinterval"):
+        sys.setswitchinterval(spec["switchinterval"])
+    if spec.get("cpu") is not None:
+        os.sched_setaffinity(0, {spec["cpu"]})  # before any thread starts: every thread inherits it
+    client = load_client(spec["helper"])
+    out = {"rows": {}, "running_on_valgrind": client.bench_running()}
+    start = time.monotonic()
+    for name in spec["preimport"]:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S110 - a commit without it says n/a in setup
+            pass
+    for module in dict.fromkeys(row["module"] for row in spec["rows"]):
+        importlib.import_module(module)
+    out["import_seconds"] = time.monotonic() - start
+    statuses = []
+    gc.collect()
+    for index, row in enumerate(spec["rows"]):  # nothing the rows return is read until the last one ran
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                found = _child_row(client, index, row, spec["repeats"])
+            except BaseException as exc:  # noqa: BLE001 - reported as the row's error
+                found, code = {"error": f"the row's process failed: {_describe(exc)}"}, 1
+            try:
+                _write_json(f"{out_path}.{index}", found)
+            finally:
+                os._exit(code)
+        statuses.append(os.waitpid(pid, 0)[1])
+    for index, row in enumerate(spec["rows"]):
+        path = Path(f"{out_path}.{index}")
+        if path.exists():
+            out["rows"][row["key"]] = json.loads(path.read_text())
+        else:
+            out["rows"][row["key"]] = {"error": f"the row's process died (wait status {statuses[index]})"}
+    _write_json(out_path, out)
+
+
+def _child_row(client, index, row, repeats):
+    """One row, in its own forked process: setup_cache, setup, warm-up, the counted runs, teardown."""
+    cls = getattr(importlib.import_module(row["module"]), row["class"])
+    seconds = {}
+    args = list(row["params"])
+    clock = time.monotonic()
+    if hasattr(cls, "setup_cache"):
+        try:
+            args.insert(0, cls().setup_cache())
+        except NotImplementedError as exc:
+            return {"skipped": f"setup_cache: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - reported, the caller fails loudly
+            return {"error": f"setup_cache raised {_describe(exc)}"}
+    bench = cls()
+    try:
+        bench.setup(*args)
+    except NotImplementedError as exc:
+        return {"skipped": str(exc) or type(exc).__name__}
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"setup raised {_describe(exc)}"}
+    seconds["setup"] = time.monotonic() - clock
+    try:
+        clock = time.monotonic()
+        try:
+            bench.run()  # the warm-up, outside the count
+        except NotImplementedError as exc:
+            return {"skipped": str(exc) or type(exc).__name__}
+        seconds["warmup"] = time.monotonic() - clock
+        clock = time.monotonic()
+        for rep in range(repeats):
+            gc.collect()
+            client.bench_start()
+            try:
+                bench.run()
+            finally:
+                client.bench_stop(f"row{index}.{rep}".encode())
+        seconds["counted"] = time.monotonic() - clock
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"run raised {_describe(exc)}"}
+    finally:
+        try:
+            bench.teardown(*args)
+        except Exception:  # noqa: BLE001, S110 - the count is taken; a teardown error is asv's to see
+            pass
+    return {"seconds": seconds}
+
+
+def _describe(exc):
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _write_json(path, data):
+    tmp = f"{path}.tmp"
+    Path(tmp).write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == CHILD:
+    _child(sys.argv[2], sys.argv[3])
