@@ -12,7 +12,7 @@ import math
 import random
 
 from .lib import api_clients as clients
-from .lib import datacache, sources, strategies
+from .lib import counts, datacache, sources, strategies
 from .lib.api_server import DEFAULT_PROXY, StacApi
 from .lib.checks import ResultMismatch, check_items
 from .lib.itemgen import COLLECTION_ID
@@ -215,7 +215,7 @@ class Search(_ApiIngest):
                                   and strategies.kind(strategy) != CEILING)
 
 
-class SearchModule(_ApiIngest):
+class SearchModule(_ApiIngest, counts.Counted):
     """Fetch a whole collection through the proxy, no faults: stac-manager's api mode."""
 
     profile = "history"
@@ -223,7 +223,7 @@ class SearchModule(_ApiIngest):
     params = [N_ITEMS, strategies.names("api", SUBJECT), CONCURRENCY, LATENCY]
 
 
-class Control(_ApiIngest):
+class Control(_ApiIngest, counts.Counted):
     """The suite's noise floor: aiohttp following next links at 0 ms, in every profile."""
 
     profile = "history"

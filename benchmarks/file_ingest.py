@@ -17,7 +17,7 @@ import functools
 import time
 import tracemalloc
 
-from .lib import checks, datacache, loaders, sources, strategies
+from .lib import checks, counts, datacache, loaders, sources, strategies
 from .lib.checks import ItemCheck, ResultMismatch
 from .lib.itemgen import malformed_files
 from .lib.runners import Runner
@@ -120,7 +120,7 @@ class _FileIngest(Scenario):
         return run
 
 
-class _Module(_FileIngest):
+class _Module(_FileIngest, counts.Counted):
     """stac-manager's IngestModule on this source (history profile)."""
 
     profile = "history"
@@ -196,7 +196,7 @@ class CollectionRootModule(_Module):
     source = "collection"
 
 
-class Control(_Harness):
+class Control(_Harness, counts.Counted):
     """The suite's noise floor: the plain loop over the directory, in every profile."""
 
     profile = "history"
@@ -349,7 +349,7 @@ class Malformed(_Malformed):
     track_mem_mb = track_bad_items = None
 
 
-class MalformedModule(_Malformed):
+class MalformedModule(_Malformed, counts.Counted):
     """A directory with 5 % malformed files, read by stac-manager (history profile)."""
 
     profile = "history"
@@ -374,6 +374,7 @@ class Phase1Method(DirectoryModule, WriteThroughput):
     profile = None
     version = "1"
     params = [N_ITEMS, ["module"], [1], ["plain", "tracemalloc"]]
+    track_instructions = None  # DirectoryModule's count: the same run
     param_names = [*DirectoryModule.param_names, "timing"]
 
     def setup(self, roots, n_items, strategy, concurrency, timing):

@@ -14,7 +14,7 @@ import time
 
 import orjson
 
-from .lib import checks, formats, readback
+from .lib import checks, counts, formats, readback
 from .lib.checks import ResultMismatch
 from .lib.itemgen import make_items
 from .lib.readback import SURVIVE
@@ -98,7 +98,7 @@ def run_output_module(fmt, base_dir, buffer_size, items, context):
     return asyncio.run(drain())
 
 
-class _Module(_Output):
+class _Module(_Output, counts.Counted):
     """stac-manager's OutputModule in one format across its buffer_size."""
 
     fmt = None
@@ -239,7 +239,7 @@ class SingleFile(_Output):
         self.run = self._checked(write, lambda d: check(d / name, self.n, self.label))
 
 
-class Control(ItemFiles):
+class Control(ItemFiles, counts.Counted):
     """The suite's noise floor: the plain loop writing item files, no fsync, in every profile."""
 
     profile = "history"

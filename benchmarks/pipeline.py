@@ -35,7 +35,7 @@ excluded) are timed around each stage's calls within one run.
 import asyncio
 import time
 
-from .lib import checks, datacache, formats, loaders, readback, sources, strategies
+from .lib import checks, counts, datacache, formats, loaders, readback, sources, strategies
 from .lib.checks import ResultMismatch
 from .lib.itemgen import item_id, make_item
 from .lib.readback import SURVIVE
@@ -294,7 +294,7 @@ class Pipeline(_Pipeline):
         super().setup(roots, n_items, strategy, concurrency, checkpoint)
 
 
-class PipelineModule(_Pipeline):
+class PipelineModule(_Pipeline, counts.Counted):
     """stac-manager end to end, as its StacManager streams it (history profile)."""
 
     profile = "history"
@@ -343,7 +343,7 @@ class PipelineModule(_Pipeline):
                                             lambda checkpoint, **_: checkpoint)
 
 
-class Control(_Pipeline):
+class Control(_Pipeline, counts.Counted):
     """The suite's noise floor: the same pipeline with no stac-manager, in every profile."""
 
     profile = "history"

@@ -1191,3 +1191,35 @@ def test_gate_memory_floor(name, before, after, floor_holds):
     (entry,) = cmp["entries"]
     assert entry["category"] == ("unchanged" if floor_holds else "regressed"), entry
     assert cmp["gate_failed"] is (not floor_holds)
+
+
+def _rows_file(commit, values, params=(("'module'",), ("1",))):
+    rows = {name: results.Row(name=name, params=[list(p) for p in params], values=[v], version="v")
+            for name, v in values.items()}
+    return results.ResultFile(path=f"/x/box/{commit[:8]}-e.json", machine="box", env_name="e",
+                              commit_hash=commit, date=1, python="3.12", rows=rows)
+
+
+def test_gate_judges_instruction_counts_on_their_own_factor():
+    """An instruction row regresses beyond its own factor (1.03), whatever the wall time and the
+    controls' drift did; its wall-time row stands beside it; a Control's count is never gated."""
+    names = ["s.XModule.time_run", "s.XModule.track_instructions", "s.YModule.track_instructions",
+             "s.Control.time_run", "s.Control.track_instructions"]
+    bench = {n: {"param_names": ["strategy", "concurrency"], "version": "v"} for n in names}
+    base = _rows_file(BASE, dict(zip(names, [1.0, 1_000_000, 2_000_000, 1.0, 500_000], strict=True)))
+    # the machine is 2x slower (control and subject time alike); X's count rose 4 %, Y's 2 %, the Control's 10 %
+    head = _rows_file(HEAD, dict(zip(names, [2.0, 1_040_000, 2_040_000, 2.0, 550_000], strict=True)))
+    cmp = gate.compare_results(base, head, 1.5, bench)
+    cat = {e["benchmark"]: e["category"] for e in cmp["entries"]}
+    assert cat == {"s.XModule.time_run": "unchanged", "s.XModule.track_instructions": "regressed",
+                   "s.YModule.track_instructions": "unchanged", "s.Control.time_run": "control",
+                   "s.Control.track_instructions": "control"}, cat
+    assert cmp["gate_failed"] and cmp["instructions_factor"] == 1.03
+    (x,) = [e for e in cmp["entries"] if e["benchmark"] == "s.XModule.track_instructions"]
+    assert x["companion"] == {"benchmark": "s.XModule.time_run", "ratio": 2.0, "category": "unchanged"}
+    md = render.render_compare(cmp)
+    regressions = md.split("### Regressions", 1)[1].split("###", 1)[0]
+    assert "`s.XModule.track_instructions`" in regressions and "2.00 (unchanged)" in regressions
+    assert "a factor of their own, 1.03" in md
+    # a looser instruction factor lets the 4 % through
+    assert not gate.compare_results(base, head, 1.5, bench, instructions_factor=1.05)["gate_failed"]

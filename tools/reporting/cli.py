@@ -25,7 +25,7 @@ from . import charts
 from .analyse import build_report
 from .config import Config, load_config
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
-from .gate import compare_results
+from .gate import INSTRUCTIONS_FACTOR, compare_results
 from .history import build_history, build_step_history, parse_where
 from .inputs import check_git_repo, check_known, check_output, parse_factor
 from .render import render_compare, render_report, to_json
@@ -119,6 +119,9 @@ class Compare:
         p.add_argument("head", help="head commit (hash / prefix / git name) or result file")
         p.add_argument("--factor", "-f", default="1.1",
                        help="ratio beyond which a change counts: a finite number > 1 (default 1.1)")
+        p.add_argument("--instructions-factor", default=str(INSTRUCTIONS_FACTOR),
+                       help="ratio beyond which an instruction count (track_instructions) counts: a finite "
+                       f"number > 1 (default {INSTRUCTIONS_FACTOR:g}); no control drift applies to it")
         p.add_argument("--only-changed", action="store_true", help="omit the unchanged table")
         p.add_argument("--allow-na", action="store_true",
                        help="do not fail when a result became n/a (skipped); new failures still fail")
@@ -140,17 +143,19 @@ class Compare:
     @staticmethod
     def check(args):
         parse_factor(args.factor)
+        parse_factor(args.instructions_factor, "--instructions-factor")
 
     @staticmethod
     def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
         code, cmp, db = compare(args.base, args.head, cfg, args.factor, machine=args.machine, env=args.env,
-                                allow_na=args.allow_na, allow_removed=args.allow_removed)
+                                allow_na=args.allow_na, allow_removed=args.allow_removed,
+                                instructions_factor=parse_factor(args.instructions_factor, "--instructions-factor"))
         emit(args, render_compare(cmp, args.only_changed), cmp)
         return code, db
 
 
 def compare(base_spec, head_spec, cfg: Config, factor, machine=None, env=None, allow_na=False,
-            allow_removed=False) -> tuple[int, dict, ResultsDB | None]:
+            allow_removed=False, instructions_factor=INSTRUCTIONS_FACTOR) -> tuple[int, dict, ResultsDB | None]:
     """The gate (``compare``) as a function: ``(exit code, comparison, results db or None)``.
 
     ``base_spec``/``head_spec``: a commit of ``cfg``'s results (hash, prefix, git name) or a
@@ -163,7 +168,8 @@ def compare(base_spec, head_spec, cfg: Config, factor, machine=None, env=None, a
     where = os.path.dirname(os.path.dirname(os.path.abspath(head.path if bench_h else base.path)))
     bench = bench_h or bench_b or load_benchmarks(where)
     check_known([base, head], bench, where)
-    cmp = compare_results(base, head, parse_factor(factor), bench, allow_na=allow_na, allow_removed=allow_removed)
+    cmp = compare_results(base, head, parse_factor(factor), bench, allow_na=allow_na, allow_removed=allow_removed,
+                          instructions_factor=instructions_factor)
     return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), cmp, cache.get("db")
 
 

@@ -47,6 +47,9 @@ CATEGORIES = [
     ("removed", "Removed"),
 ]
 
+#: The factor of instruction counts (callgrind): they repeat to 0.5 %, so 3 % is a change of the code,
+#: judged alone (no control drift: the machine's speed does not move them).
+INSTRUCTIONS_FACTOR = 1.03
 #: Memory changes smaller than this (MB) never count as a regression or an improvement.
 MEMORY_FLOOR_MB = 1.0
 
@@ -171,8 +174,11 @@ def _category(name: str, eb, eh, threshold: float, allow_na: bool) -> tuple[str,
     return _ratio_category(name, eb["value"], eh["value"], threshold, eb["role"])
 
 
-def _threshold(name: str, role: str, factor: float, drift: dict) -> float:
-    """Subject rows: beyond the factor and the drift of their kind; controls: the factor."""
+def _threshold(name: str, role: str, factor: float, drift: dict, instructions_factor: float) -> float:
+    """Instruction counts: their own factor.  Subject rows: beyond the factor and the drift of their
+    kind; controls: the factor."""
+    if metric_kind(split_name(name)[1]) == "instructions":
+        return instructions_factor
     kind = DRIFT_KINDS.get(metric_kind(split_name(name)[1]))
     if role == "control" or kind not in drift:
         return factor
@@ -258,10 +264,11 @@ def _entry(name: str, eb, eh, cat: str, ratio, benchmarks, guard: dict | None) -
     }
 
 
-def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchmarks) -> dict:
+def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchmarks,
+           instructions_factor: float = INSTRUCTIONS_FACTOR) -> dict:
     """One row's entry: its category by the factor and the drift, then, for a subject row that
     moved beyond them, by its statistics (noise_guard): overlapping intervals are "noise"."""
-    threshold = _threshold(name, (eb or eh)["role"], factor, drift)
+    threshold = _threshold(name, (eb or eh)["role"], factor, drift, instructions_factor)
     cat, ratio = _category(name, eb, eh, threshold, allow_na)
     guard = None
     if cat in ("regressed", "improved"):  # only subject rows get here
@@ -282,21 +289,35 @@ def same_results(base: ResultFile, head: ResultFile) -> bool:
     return (base.machine, base.commit_hash, base.env_name) == (head.machine, head.commit_hash, head.env_name)
 
 
+def _companions(entries: list) -> None:
+    """Each instruction row gets its wall-time row (``time_run``, same class and params) beside it."""
+    by_key = {(e["benchmark"], e["params"]): e for e in entries}
+    for e in entries:
+        cls, method = split_name(e["benchmark"])
+        if metric_kind(method) == "instructions":
+            wall = by_key.get((f"{cls}.time_run", e["params"]))
+            e["companion"] = wall and {"benchmark": wall["benchmark"], "ratio": wall["ratio"],
+                                       "category": wall["category"]}
+
+
 def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmarks: dict | None,
-                    allow_na: bool = False, allow_removed: bool = False) -> dict:
-    factor = check_factor(factor)
+                    allow_na: bool = False, allow_removed: bool = False,
+                    instructions_factor: float = INSTRUCTIONS_FACTOR) -> dict:
+    factor, instructions_factor = check_factor(factor), check_factor(instructions_factor)
     if same_results(base, head):
         raise ReportError(f"base and head are the same results ({head.path}, commit {head.short}, "
                           f"environment {head.env_name}): nothing was compared")
     b, h = _unroll(base, benchmarks), _unroll(head, benchmarks)
     drift = control_drift(b, h, factor)
-    entries = [_judge(key[0], b.get(key), h.get(key), factor, drift, allow_na, benchmarks)
+    entries = [_judge(key[0], b.get(key), h.get(key), factor, drift, allow_na, benchmarks, instructions_factor)
                for key in sorted(set(b) | set(h), key=lambda k: (k[0], k[1]))]
+    _companions(entries)
     counts = {c: sum(e["category"] == c for e in entries) for c, _ in CATEGORIES}
     return {
         "base": _side_json(base),
         "head": _side_json(head),
         "factor": factor,
+        "instructions_factor": instructions_factor,
         "drift": drift,
         "drift_rule": DRIFT_RULE,
         "noise_rule": NOISE_RULE,

@@ -69,9 +69,12 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def metric_kind(method: str) -> str:
-    """time / throughput / memory (track_mem, MB) / peakmem (bytes) / extra."""
+    """time / throughput / memory (track_mem, MB) / peakmem (bytes) / instructions (callgrind's
+    count per item) / extra."""
     if method.startswith(("time_", "timeraw_")):
         return "time"
+    if method.startswith("track_instructions"):
+        return "instructions"
     if method.startswith("track_throughput"):
         return "throughput"
     if method.startswith("track_mem"):
@@ -84,7 +87,7 @@ def metric_kind(method: str) -> str:
 def better_direction(name: str) -> str | None:
     """'lower', 'higher', or None when the gate cannot tell (other track_*)."""
     method = split_name(name)[1]
-    if method.startswith(("time_", "timeraw_", "peakmem_", "mem_", "track_mem")):
+    if method.startswith(("time_", "timeraw_", "peakmem_", "mem_", "track_mem", "track_instructions")):
         return "lower"
     if method.startswith("track_throughput"):
         return "higher"

@@ -213,21 +213,30 @@ COMPARE_SECTIONS = [
 ]
 
 
+def _companion(e: dict) -> str:
+    """An instruction row's wall-time row: its ratio and how the gate judged it."""
+    c = e.get("companion")
+    if not c:
+        return "—"
+    return f"{c['ratio']:.2f} ({c['category']})" if c["ratio"] is not None else c["category"]
+
+
 def _compare_table(cmp: dict, cat: str, with_ratio: bool = True) -> str:
+    """The rows of one category; instruction counts first, each with its wall time beside it."""
+    chosen = sorted((e for e in cmp["entries"] if e["category"] == cat), key=lambda e: "companion" not in e)
+    counted = any("companion" in e for e in chosen)
     rows = []
-    for e in cmp["entries"]:
-        if e["category"] != cat:
-            continue
+    for e in chosen:
         before = fmt_value(e["before"], e["unit"]) if e["before_status"] == "ok" else e["before_status"]
         after = fmt_value(e["after"], e["unit"]) if e["after_status"] == "ok" else e["after_status"]
         line = [f"`{e['benchmark']}`", e["params"] or "—", before, after]
         if with_ratio:
             line += [f"{e['ratio']:.2f}" if e["ratio"] is not None else "n/a", e["better"] or "?"]
-        rows.append(line)
+        rows.append(line + ([_companion(e)] if counted else []))
     headers = ["Benchmark", "Parameters", "Before", "After"]
     if with_ratio:
         headers += ["Ratio", "Better"]
-    return table(rows, headers)
+    return table(rows, headers + (["Wall time (time_run ratio)"] if counted else []))
 
 
 def _gate_line(cmp: dict) -> str:
@@ -254,7 +263,10 @@ def _compare_header(cmp: dict) -> list:
         f"Machine `{head['machine']}`, environment `{head['env']}`"
         + (f" (base: `{base['env']}`)" if base["env"] != head["env"] else "")
         + f". Factor {f:g}: time / memory rising, or throughput falling, by more than "
-        f"{(f - 1) * 100:.0f}%, and by more than the control rows drifted, is a regression.",
+        f"{(f - 1) * 100:.0f}%, and by more than the control rows drifted, is a regression."
+        + (f" Instruction counts (`track_instructions`, callgrind) have a factor of their own, "
+           f"{cmp['instructions_factor']:g}, and no drift rule: the machine does not move them."
+           if any("companion" in e for e in cmp["entries"]) else ""),
         "",
     ]
 

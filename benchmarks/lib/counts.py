@@ -1,0 +1,142 @@
+"""``track_instructions``: the instructions one item costs in a history row, counted by callgrind.
+
+Wall time on the suite's 2-core VMs moves 1.3-1.8x between runs of the same code; instruction
+counts repeat to 0.5 % (``instructions``), so a 5 % change of stac-manager's per-item work shows.
+A history class gets ``track_instructions`` by inheriting ``Counted`` (same params as its
+``time_run``, so the report and the gate pair the two by name).
+
+Counting pays stac-manager's import under valgrind (about 10 s) once per commit, not per row:
+the first ``track_instructions`` of a commit counts every counted row of every suite imported
+in its process (one valgrind process, a fork per row) at ``COUNT_ITEMS`` items, under a lock,
+and keeps the counts in ``<cache_dir>/instructions/<key>.json``; the other rows read them.  The
+key is a digest of the installed stac-manager's files, the suite's code and ``COUNT_ITEMS``:
+another commit, or another suite, is another file.
+
+Counted rows: the history params (``history_params``) at one worker.  With threads the count
+follows the scheduler (n/a, with the reason); a row that is n/a or fails in the counting process
+is n/a or fails here, with the child's reason.  Without valgrind (macOS, Windows, no compiler or
+header) every row is n/a with ``instructions.unavailable()``'s one line.
+"""
+
+import abc
+import fcntl
+import hashlib
+import importlib.util
+import itertools
+import json
+import os
+from pathlib import Path
+
+from . import instructions
+from .settings import cache_dir
+
+#: Items a counted run handles: per-item counts are linear in n (checked on every file-ingest,
+#: output and pipeline row at 100 and 200 items, within 1 %), so a small n is enough.
+COUNT_ITEMS = 100
+#: Where the counts of each commit are kept.
+FOLDER = "instructions"
+SUITE = Path(__file__).resolve().parents[1]
+#: The history classes of every suite imported in this process, in import order.
+COUNTED = []
+
+
+def _digest_files(h, root, pattern):
+    for path in sorted(Path(root).rglob(pattern)):
+        if "__pycache__" not in path.parts:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def commit_key():
+    """A digest of the installed stac-manager's files, the suite's code and ``COUNT_ITEMS``."""
+    h = hashlib.sha256(f"n={COUNT_ITEMS}\0".encode())
+    spec = importlib.util.find_spec("stac_manager")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        _digest_files(h, location, "*.py")
+    _digest_files(h, SUITE, "*.py")
+    _digest_files(h, SUITE, "*.c")
+    return h.hexdigest()[:24]
+
+
+def row_key(cls, params):
+    """``module.Class(strategy, ...)``: a row without its ``n_items`` (counts are per item)."""
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}({', '.join(map(repr, params[1:]))})"
+
+
+def counted_rows(cls):
+    """The params rows of ``cls`` that are counted: its ``history_params``, at one worker."""
+    names, chosen = list(cls.param_names), getattr(cls, "history_params", None) or {}
+    assert names[0] == "n_items", f"{cls.__name__}: n_items must be the first parameter"
+    rows = []
+    for row in itertools.product(*cls.params):
+        values = dict(zip(names, row, strict=True))
+        if values.get("concurrency", 1) == 1 and all(values.get(k) == v for k, v in chosen.items()):
+            rows.append((COUNT_ITEMS, *row[1:]))
+    return rows
+
+
+def specs(classes):
+    return [instructions.row_spec(row_key(cls, row), cls.__module__, cls.__name__, row, COUNT_ITEMS)
+            for cls in classes for row in counted_rows(cls)]
+
+
+def count_commit(classes, path):
+    """Count every row of ``classes`` into ``path`` (merged with what it holds); return it all."""
+    found = json.loads(path.read_text()) if path.exists() else {}
+    result, _ = instructions.count_rows(specs(classes))
+    for key, row in result.items():
+        found[key] = {"per_item": row.per_item, "skipped": row.skipped, "error": row.error}
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(found, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return found
+
+
+def per_item(cls, params):
+    """Instructions an item of ``cls``'s row ``params`` costs at this commit; n/a or a failure as
+    the counting process saw it."""
+    reason = instructions.unavailable()
+    if reason is not None:
+        raise NotImplementedError(reason)
+    if params[list(cls.param_names).index("concurrency")] != 1:
+        raise NotImplementedError("instructions are counted at one worker: with threads the count follows the "
+                                  "scheduler")
+    key = row_key(cls, params)
+    folder = cache_dir() / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{commit_key()}.json"
+    with open(folder / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = json.loads(path.read_text()) if path.exists() else {}
+        if key not in found:
+            mine = [c for c in COUNTED if c.__module__ == cls.__module__]
+            found = count_commit([*mine, *(c for c in COUNTED if c not in mine)], path)
+    row = found.get(key)
+    if row is None:
+        raise NotImplementedError(f"{key} is not a counted row (history params, one worker)")
+    if row["error"]:
+        raise RuntimeError(f"{key} failed in the counting process: {row['error']}")
+    if row["per_item"] is None:
+        raise NotImplementedError(row["skipped"] or "no count")
+    return row["per_item"]
+
+
+class Counted(abc.ABC):
+    """Mixin of the history classes: ``track_instructions`` beside ``time_run``.  Abstract
+    (``setup``), so that asv collects it only through the scenario classes."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "profile", None) == "history" and not cls.__name__.startswith("_") and cls not in COUNTED:
+            COUNTED.append(cls)
+
+    @abc.abstractmethod
+    def setup(self, *args):
+        """The scenario's setup (``scenario.Scenario``)."""
+
+    def track_instructions(self, *params):
+        """Instructions one item costs (callgrind, one run at ``COUNT_ITEMS`` items)."""
+        return per_item(type(self), params)
+
+    track_instructions.unit = "instructions/item"
+    #: The first row of a commit counts them all (one valgrind process, about 2 minutes).
+    track_instructions.timeout = 1800

@@ -1,0 +1,70 @@
+"""``track_instructions`` of the history classes (``benchmarks.lib.counts``) on the stand-in.
+
+The first row of a commit counts the rows of every history class in one valgrind process and
+keeps them per commit; the others read them.  Counted: the history params at one worker.
+"""
+
+import json
+
+import pytest
+
+from benchmarks import api_ingest, file_ingest, output, pipeline  # noqa: F401 - each registers its classes
+from benchmarks.lib import counts, instructions
+
+needs_valgrind = pytest.mark.skipif(instructions.unavailable() is not None,
+                                    reason=f"no instruction counts here: {instructions.unavailable()}")
+
+
+def test_the_history_classes_and_only_they_are_counted():
+    names = {f"{c.__module__.rsplit('.', 1)[1]}.{c.__name__}" for c in counts.COUNTED}
+    assert {"file_ingest.DirectoryModule", "file_ingest.Control", "output.ModuleJson", "output.Control",
+            "pipeline.PipelineModule", "pipeline.Control", "api_ingest.SearchModule", "api_ingest.Control"} <= names
+    assert not {"file_ingest.Directory", "output.ItemFiles", "pipeline.Pipeline", "api_ingest.Search"} & names
+    assert file_ingest.Phase1Method.track_instructions is None  # DirectoryModule's run, counted there
+    rows = counts.counted_rows(output.ModuleJson)
+    assert rows == [(counts.COUNT_ITEMS, "module", 1, 1000)]  # its history buffer, one worker
+    assert counts.row_key(output.ModuleJson, rows[0]) == "output.ModuleJson('module', 1, 1000)"
+
+
+def test_more_than_one_worker_is_na_before_any_count(monkeypatch):
+    monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
+    monkeypatch.setattr(instructions, "unavailable", lambda: None)
+    with pytest.raises(NotImplementedError, match="one worker"):
+        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 5))
+
+
+def test_without_valgrind_every_row_is_na_with_the_reason(monkeypatch):
+    monkeypatch.setattr(instructions, "unavailable", lambda: "valgrind is not installed (apt-get install valgrind)")
+    with pytest.raises(NotImplementedError, match="^valgrind is not installed"):
+        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
+
+
+@needs_valgrind
+@pytest.mark.timeout(900)
+def test_the_first_row_counts_the_commit_the_others_read_it(standin_at, tmp_path, monkeypatch):
+    standin_at("c4_phase2")
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(counts, "COUNTED", [file_ingest.DirectoryModule, file_ingest.Control])
+    calls = []
+    real = instructions.count_rows
+
+    def counting(rows, **kw):
+        calls.append(sorted(r["key"] for r in rows))
+        return real(rows, **kw)
+
+    monkeypatch.setattr(instructions, "count_rows", counting)
+    module = counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
+    control = counts.per_item(file_ingest.Control, (1000, "loop", 1))
+    assert calls == [["file_ingest.Control('loop', 1)", "file_ingest.DirectoryModule('module', 1)",
+                      "file_ingest.DirectoryModule('module_queue', 1)"]]  # one valgrind process
+    assert 1e5 < control < module < 1e8  # stac-manager does more than the plain loop, per item
+    assert counts.per_item(file_ingest.DirectoryModule, (1000, "module_queue", 1)) > 1e5  # Phase 2's queue
+    (kept,) = (tmp_path / counts.FOLDER).glob("*.json")
+    assert kept.stem == counts.commit_key()
+    assert json.loads(kept.read_text())["file_ingest.DirectoryModule('module', 1)"]["per_item"] == module
+    # another commit of stac-manager is another key, and counts anew
+    standin_at("c3_current")
+    assert counts.commit_key() != kept.stem
+    with pytest.raises(NotImplementedError, match="worker_strategy"):  # c3 has no Phase 2 queue: n/a
+        counts.per_item(file_ingest.DirectoryModule, (1000, "module_queue", 1))
+    assert len(calls) == 2
