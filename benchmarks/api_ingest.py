@@ -16,16 +16,10 @@ from .lib import counts, datacache, sources, strategies
 from .lib.api_server import DEFAULT_PROXY, StacApi
 from .lib.checks import ResultMismatch, check_items
 from .lib.itemgen import COLLECTION_ID
-from .lib.scenario import Scenario, items_per_second, measured_where, preload
+from .lib.scenario import Scenario, SkipNotImplemented, items_per_second, measured_where, preload
 from .lib.settings import CONCURRENCY, CONDITION_LEVELS, LATENCY, N_ITEMS
 from .lib.strategies import CEILING, HARNESS, SUBJECT
 from .lib.subject import ingest_config, ingest_each, ingest_module, make_context, probe
-
-try:
-    from asv_runner.benchmarks.mark import SkipNotImplemented
-except ImportError:  # outside asv (tests, by hand)
-    class SkipNotImplemented(NotImplementedError):
-        pass
 
 #: At least this many pages at every scale, so that 50 workers have pages to share.
 MIN_PAGES = 50

@@ -21,7 +21,7 @@ from .lib import checks, counts, datacache, loaders, sources, strategies
 from .lib.checks import ItemCheck, ResultMismatch
 from .lib.itemgen import malformed_files
 from .lib.runners import Runner
-from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
+from .lib.scenario import Scenario, SkipNotImplemented, WriteThroughput, measured_where, preload
 from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
 from .lib.strategies import CEILING, HARNESS, SUBJECT
 from .lib.subject import (
@@ -33,12 +33,6 @@ from .lib.subject import (
     make_context,
     probe_ingest,
 )
-
-try:
-    from asv_runner.benchmarks.mark import SkipNotImplemented
-except ImportError:  # outside asv (tests, by hand)
-    class SkipNotImplemented(NotImplementedError):
-        pass
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 #: What the tests and the end-to-end asv run export to the benchmarks: tiny data, two
-#: worker counts.  Set before ``benchmarks`` is imported (it reads them at import).
-E2E_ENV = {"STAC_BENCH_SCALE": "tiny", "STAC_BENCH_CONCURRENCY": "1,5", "STAC_BENCH_LATENCY": "0"}
+#: worker counts, no instruction counts (a valgrind pass a commit: tests that count turn them on).  Set before ``benchmarks`` is imported (it reads them at import).
+E2E_ENV = {"STAC_BENCH_SCALE": "tiny", "STAC_BENCH_CONCURRENCY": "1,5", "STAC_BENCH_LATENCY": "0",
+           "STAC_BENCH_COUNTS": "0", "STAC_BENCH_COUNT_ITEMS": "30"}
 #: The end-to-end run uses the README's own commands (tools/bench.py): the full profile on the
 #: newest commit, then the history profile over every commit (which must keep the full run's
 #: numbers), one measurement each (--quick).

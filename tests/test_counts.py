@@ -26,14 +26,30 @@ def test_the_history_classes_and_only_they_are_counted():
     assert counts.row_key(output.ModuleJson, rows[0]) == "output.ModuleJson('module', 1, 1000)"
 
 
-def test_more_than_one_worker_is_na_before_any_count(monkeypatch):
+@pytest.fixture
+def counting(monkeypatch):
+    """Instruction counts on (the tests' environment turns them off: STAC_BENCH_COUNTS=0)."""
+    monkeypatch.setattr(counts, "COUNTS", True)
+
+
+def test_counts_turned_off_are_na_with_the_reason(monkeypatch):
+    monkeypatch.setattr(counts, "COUNTS", False)
+    monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
+    with pytest.raises(NotImplementedError, match=r"off \(STAC_BENCH_COUNTS=0\)"):
+        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
+
+
+def test_more_than_one_worker_is_na_before_any_count(counting, monkeypatch):
     monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
     monkeypatch.setattr(instructions, "unavailable", lambda: None)
     with pytest.raises(NotImplementedError, match="one worker"):
         counts.per_item(file_ingest.DirectoryModule, (1000, "module", 5))
+    # as asv calls it: setup_cache's result first, then the params
+    with pytest.raises(NotImplementedError, match="one worker"):
+        file_ingest.DirectoryModule().track_instructions({1000: "roots"}, 1000, "module", 5)
 
 
-def test_without_valgrind_every_row_is_na_with_the_reason(monkeypatch):
+def test_without_valgrind_every_row_is_na_with_the_reason(counting, monkeypatch):
     monkeypatch.setattr(instructions, "unavailable", lambda: "valgrind is not installed (apt-get install valgrind)")
     with pytest.raises(NotImplementedError, match="^valgrind is not installed"):
         counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
@@ -41,7 +57,7 @@ def test_without_valgrind_every_row_is_na_with_the_reason(monkeypatch):
 
 @needs_valgrind
 @pytest.mark.timeout(900)
-def test_the_first_row_counts_the_commit_the_others_read_it(standin_at, tmp_path, monkeypatch):
+def test_the_first_row_counts_the_commit_the_others_read_it(counting, standin_at, tmp_path, monkeypatch):
     standin_at("c4_phase2")
     monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(counts, "COUNTED", [file_ingest.DirectoryModule, file_ingest.Control])
@@ -68,3 +84,15 @@ def test_the_first_row_counts_the_commit_the_others_read_it(standin_at, tmp_path
     with pytest.raises(NotImplementedError, match="worker_strategy"):  # c3 has no Phase 2 queue: n/a
         counts.per_item(file_ingest.DirectoryModule, (1000, "module_queue", 1))
     assert len(calls) == 2
+
+
+def test_rows_that_are_not_counted_are_na_before_their_setup():
+    """asv skips them without a process or a setup (skip_params): a pool or a server started
+    for a number that is never taken would cost the history profile time for nothing."""
+    n = file_ingest.DirectoryModule.params[0][0]
+    skipped = set(file_ingest.DirectoryModule.track_instructions.skip_params)
+    assert (n, "module", 5) in skipped and (n, "module", 1) not in skipped
+    skipped = set(output.ModuleJson.track_instructions.skip_params)
+    assert (n, "module", 1, 100) in skipped and (n, "module", 1, 1000) not in skipped
+    assert output.ModuleJson.track_instructions.unit == "instructions/item"
+    assert output.ModuleJson.track_instructions.timeout >= 1800

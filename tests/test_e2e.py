@@ -306,3 +306,26 @@ def test_command_1_on_a_fresh_clone_prints_the_report_of_its_run(standin_repo, t
     assert setup.startswith("setup.sh: .venv ready") and setup.count("\n") == 1, proc.stdout[:3000]
     assert report.startswith(f" — commit `{newest[:8]}`\n\nMachine `{machine}`,"), report[:3000]
     assert "file_ingest.Directory" in report
+
+
+@pytest.mark.timeout(1200)
+def test_asv_records_instruction_counts(asv_run, tmp_path):
+    """Real asv, counts on: ``track_instructions`` of a history row is a number (one valgrind pass
+    for the commit), the same row at 5 workers n/a, a harness class has none."""
+    work, newest = asv_run["dir"], asv_run["hashes"][standin.COMMITS[-1]]
+    conf = json.loads((work / "asv.conf.json").read_text())
+    conf["results_dir"] = str(tmp_path / "results")  # the fixture's env, results of their own
+    (work / "counts.conf.json").write_text(json.dumps(conf, indent=2))
+    env = dict(asv_run["env"], STAC_BENCH_COUNTS="1", STAC_BENCH_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "asv", "run", "--config", "counts.conf.json", "--machine", "e2e",
+                           "--quick", "--show-stderr", "--bench", r"file_ingest\.(DirectoryModule|Control)\.",
+                           f"{newest}^!"], cwd=work, env=env, capture_output=True, text=True, timeout=1100)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    got = read_results(tmp_path / "results", newest)
+    module = value(got, "file_ingest.DirectoryModule.track_instructions", 60, "module", 1)
+    control = value(got, "file_ingest.Control.track_instructions", 60, "loop", 1)
+    assert 1e5 < control < module < 1e8, (control, module)
+    assert is_na(value(got, "file_ingest.DirectoryModule.track_instructions", 60, "module", 5))
+    assert is_number(value(got, "file_ingest.DirectoryModule.time_run", 60, "module", 1))
+    suite = json.loads((tmp_path / "results" / "benchmarks.json").read_text())
+    assert "file_ingest.Directory.track_instructions" not in suite  # the harness rows have no count

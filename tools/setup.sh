@@ -20,4 +20,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check '.[test]'
+# Instruction counts (track_instructions) need valgrind with its headers and a C compiler: Debian's
+# packages where this is root on Debian; elsewhere the rows are n/a and the reason is said here.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+        ! { command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/callgrind.h ]; }; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind gcc >/dev/null || true
+fi
+.venv/bin/python -c 'from benchmarks.lib import instructions as i; r = i.unavailable(); r and print(f"setup.sh: instruction counts n/a here: {r}")' >&2
 echo "setup.sh: .venv ready ($(.venv/bin/python --version), asv $(.venv/bin/asv --version 2>&1 | awk '{print $NF}'))"

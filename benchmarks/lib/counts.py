@@ -20,6 +20,7 @@ header) every row is n/a with ``instructions.unavailable()``'s one line.
 
 import abc
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import itertools
@@ -28,11 +29,11 @@ import os
 from pathlib import Path
 
 from . import instructions
-from .settings import cache_dir
+from .scenario import SkipNotImplemented, measured_where
+from .settings import COUNT_ITEMS, COUNTS, cache_dir
 
-#: Items a counted run handles: per-item counts are linear in n (checked on every file-ingest,
-#: output and pipeline row at 100 and 200 items, within 1 %), so a small n is enough.
-COUNT_ITEMS = 100
+# COUNT_ITEMS: per-item counts are linear in n (checked on every file-ingest, output and pipeline
+# row at 100 and 200 items, within 1 %), so a small n is enough.
 #: Where the counts of each commit are kept.
 FOLDER = "instructions"
 SUITE = Path(__file__).resolve().parents[1]
@@ -62,16 +63,18 @@ def row_key(cls, params):
     return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}({', '.join(map(repr, params[1:]))})"
 
 
+def is_counted(cls, **row):
+    """A row of ``cls`` is counted at one worker, at its ``history_params``."""
+    chosen = getattr(cls, "history_params", None) or {}
+    return row.get("concurrency", 1) == 1 and all(row.get(k) == v for k, v in chosen.items())
+
+
 def counted_rows(cls):
-    """The params rows of ``cls`` that are counted: its ``history_params``, at one worker."""
-    names, chosen = list(cls.param_names), getattr(cls, "history_params", None) or {}
+    """The params rows of ``cls`` that are counted, with ``COUNT_ITEMS`` as their ``n_items``."""
+    names = list(cls.param_names)
     assert names[0] == "n_items", f"{cls.__name__}: n_items must be the first parameter"
-    rows = []
-    for row in itertools.product(*cls.params):
-        values = dict(zip(names, row, strict=True))
-        if values.get("concurrency", 1) == 1 and all(values.get(k) == v for k, v in chosen.items()):
-            rows.append((COUNT_ITEMS, *row[1:]))
-    return rows
+    return [(COUNT_ITEMS, *row[1:]) for row in itertools.product(*cls.params)
+            if is_counted(cls, **dict(zip(names, row, strict=True)))]
 
 
 def specs(classes):
@@ -94,12 +97,12 @@ def count_commit(classes, path):
 def per_item(cls, params):
     """Instructions an item of ``cls``'s row ``params`` costs at this commit; n/a or a failure as
     the counting process saw it."""
-    reason = instructions.unavailable()
+    reason = instructions.unavailable() if COUNTS else "instruction counts are off (STAC_BENCH_COUNTS=0)"
     if reason is not None:
-        raise NotImplementedError(reason)
-    if params[list(cls.param_names).index("concurrency")] != 1:
-        raise NotImplementedError("instructions are counted at one worker: with threads the count follows the "
-                                  "scheduler")
+        raise SkipNotImplemented(reason)
+    if not is_counted(cls, **dict(zip(cls.param_names, params, strict=True))):
+        raise SkipNotImplemented("instructions are counted at one worker (with threads the count follows the "
+                                 "scheduler), at the history params")
     key = row_key(cls, params)
     folder = cache_dir() / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,11 +115,11 @@ def per_item(cls, params):
             found = count_commit([*mine, *(c for c in COUNTED if c not in mine)], path)
     row = found.get(key)
     if row is None:
-        raise NotImplementedError(f"{key} is not a counted row (history params, one worker)")
+        raise SkipNotImplemented(f"{key} is not a counted row of this process's suites")
     if row["error"]:
         raise RuntimeError(f"{key} failed in the counting process: {row['error']}")
     if row["per_item"] is None:
-        raise NotImplementedError(row["skipped"] or "no count")
+        raise SkipNotImplemented(row["skipped"] or "no count")
     return row["per_item"]
 
 
@@ -128,14 +131,18 @@ class Counted(abc.ABC):
         super().__init_subclass__(**kwargs)
         if getattr(cls, "profile", None) == "history" and not cls.__name__.startswith("_") and cls not in COUNTED:
             COUNTED.append(cls)
+            # the rows not counted are n/a before their setup runs (asv's skip_params)
+            cls.track_instructions = measured_where(Counted.track_instructions, cls.params, cls.param_names,
+                                                    functools.partial(is_counted, cls))
 
     @abc.abstractmethod
     def setup(self, *args):
         """The scenario's setup (``scenario.Scenario``)."""
 
-    def track_instructions(self, *params):
+    def track_instructions(self, *args):
         """Instructions one item costs (callgrind, one run at ``COUNT_ITEMS`` items)."""
-        return per_item(type(self), params)
+        cls = type(self)
+        return per_item(cls, args[-len(cls.param_names):])  # after setup_cache's result, if any
 
     track_instructions.unit = "instructions/item"
     #: The first row of a commit counts them all (one valgrind process, about 2 minutes).

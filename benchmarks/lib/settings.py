@@ -15,6 +15,9 @@
     Where output benchmarks write (default: ``out`` beside the datasets, a real disk).
 ``STAC_BENCH_PRELOAD``
     ``0`` turns off the once-per-commit preload of asv's forkserver (``subject.preloading``).
+``STAC_BENCH_COUNTS`` / ``STAC_BENCH_COUNT_ITEMS``
+    ``0`` makes every ``track_instructions`` n/a (no valgrind run); the items a counted run
+    handles (default 100; ``counts``).
 """
 
 import os
@@ -65,6 +68,11 @@ def out_dir():
     root = Path(os.environ.get("STAC_BENCH_OUT_DIR") or cache_dir() / "out")
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+#: Instruction counts on (``track_instructions``), and the items of a counted run.
+COUNTS = os.environ.get("STAC_BENCH_COUNTS", "1") != "0"
+COUNT_ITEMS = levels("STAC_BENCH_COUNT_ITEMS", "100", 1)[0]
 
 
 def preload_enabled():
