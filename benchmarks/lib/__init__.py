@@ -2,8 +2,8 @@
 
 1. ``settings`` (the environment's knobs), ``strategies`` (the strategy table),
    ``children`` (child processes that die with their parent), ``instructions`` (callgrind's
-   counts of rows, in one valgrind process; its C helper ``callgrind_client.c``): standard
-   library only.
+   counts of rows, in one valgrind process; its C helper ``callgrind_client.c``, the process
+   under valgrind ``callgrind_child``): standard library only.
 2. ``items``: the seeded item generator, item ids and digests.
 3. ``formats`` (serialisation, writers) and ``loaders`` (work units, decoders).
 4. ``sources``: the table of on-disk sources (path, writer, units, files).

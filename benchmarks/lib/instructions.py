@@ -39,9 +39,7 @@ library and ``settings`` only: the suites are imported by name, in the child pro
 import collections
 import ctypes
 import dataclasses
-import gc
 import hashlib
-import importlib
 import json
 import os
 import platform
@@ -53,7 +51,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -63,7 +60,7 @@ from .settings import cache_dir
 SOURCE = Path(__file__).with_name("callgrind_client.c")
 #: The header the source includes (valgrind's development header, Debian's ``valgrind`` package).
 HEADER = "valgrind/callgrind.h"
-#: The project root: the child runs ``python -m benchmarks.lib.instructions`` from it.
+#: The project root: the child runs ``python -m benchmarks.lib.callgrind_child`` from it.
 ROOT = Path(__file__).resolve().parents[2]
 #: valgrind's options.  ``--instr-atstart=no``: nothing is counted (and the import runs about
 #: 4x faster) until the first ``bench_start()``; ``--fair-sched=yes``: threads take valgrind's
@@ -83,8 +80,6 @@ CHILD_ENV = {"PYTHONHASHSEED": "0", "STAC_BENCH_PRELOAD": "0", "OPENBLAS_NUM_THR
 #: stac-manager's modules the child imports before the first row, timed as "import".
 PREIMPORT = ("stac_manager.modules.ingest", "stac_manager.modules.output", "stac_manager.modules.update",
              "stac_manager.core.context", "stac_manager.core.checkpoints", "stac_manager.core.failures")
-#: The child's first argument: what tells ``python -m benchmarks.lib.instructions`` it is one.
-CHILD = "CHILD"
 
 
 # --- the helper: built once per machine, loaded with ctypes ----------------------------------
@@ -316,7 +311,7 @@ def _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, 
                                     "preimport": list(preimport), "switchinterval": switchinterval,
                                     "cpu": cpu}))
         command = [*setarch_command(), "valgrind", *VALGRIND_OPTIONS, *options, f"--callgrind-out-file={tmp}/cg.%p",
-                   python, "-m", "benchmarks.lib.instructions", CHILD, str(spec), str(out)]
+                   python, "-m", "benchmarks.lib.callgrind_child", str(spec), str(out)]
         start = time.monotonic()
         try:
             done = subprocess.run(command, cwd=ROOT, env=child_env(n), capture_output=True, text=True,
@@ -366,113 +361,3 @@ def read_dumps(folder):
         if name and totals:
             found[name.group(1).strip()] = int(totals.group(1))
     return found
-
-
-# --- the child: runs under valgrind ---------------------------------------------------------
-
-def _child(spec_path, out_path):
-    """Import once, then each row in a process forked from this one (its state after the import)."""
-    spec = json.loads(Path(spec_path).read_text())
-    for entry in reversed(spec["paths"]):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    if spec.get("switchinterval"):
-        sys.setswitchinterval(spec["switchinterval"])
-    if spec.get("cpu") is not None:
-        os.sched_setaffinity(0, {spec["cpu"]})  # before any thread starts: every thread inherits it
-    client = load_client(spec["helper"])
-    out = {"rows": {}, "running_on_valgrind": client.bench_running()}
-    start = time.monotonic()
-    for name in spec["preimport"]:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001, S110 - a commit without it says n/a in setup
-            pass
-    for module in dict.fromkeys(row["module"] for row in spec["rows"]):
-        importlib.import_module(module)
-    out["import_seconds"] = time.monotonic() - start
-    statuses = []
-    gc.collect()
-    for index, row in enumerate(spec["rows"]):  # nothing the rows return is read until the last one ran
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                found = _child_row(client, index, row, spec["repeats"])
-            except BaseException as exc:  # noqa: BLE001 - reported as the row's error
-                found, code = {"error": f"the row's process failed: {_describe(exc)}"}, 1
-            try:
-                _write_json(f"{out_path}.{index}", found)
-            finally:
-                os._exit(code)
-        statuses.append(os.waitpid(pid, 0)[1])
-    for index, row in enumerate(spec["rows"]):
-        path = Path(f"{out_path}.{index}")
-        if path.exists():
-            out["rows"][row["key"]] = json.loads(path.read_text())
-        else:
-            out["rows"][row["key"]] = {"error": f"the row's process died (wait status {statuses[index]})"}
-    _write_json(out_path, out)
-
-
-def _child_row(client, index, row, repeats):
-    """One row, in its own forked process: setup_cache, setup, warm-up, the counted runs, teardown."""
-    cls = getattr(importlib.import_module(row["module"]), row["class"])
-    seconds = {}
-    args = list(row["params"])
-    clock = time.monotonic()
-    if hasattr(cls, "setup_cache"):
-        try:
-            args.insert(0, cls().setup_cache())
-        except NotImplementedError as exc:
-            return {"skipped": f"setup_cache: {exc}"}
-        except Exception as exc:  # noqa: BLE001 - reported, the caller fails loudly
-            return {"error": f"setup_cache raised {_describe(exc)}"}
-    bench = cls()
-    try:
-        bench.setup(*args)
-    except NotImplementedError as exc:
-        return {"skipped": str(exc) or type(exc).__name__}
-    except Exception as exc:  # noqa: BLE001
-        return {"error": f"setup raised {_describe(exc)}"}
-    seconds["setup"] = time.monotonic() - clock
-    try:
-        clock = time.monotonic()
-        try:
-            bench.run()  # the warm-up, outside the count
-        except NotImplementedError as exc:
-            return {"skipped": str(exc) or type(exc).__name__}
-        seconds["warmup"] = time.monotonic() - clock
-        clock = time.monotonic()
-        for rep in range(repeats):
-            gc.collect()
-            client.bench_start()
-            try:
-                bench.run()
-            finally:
-                client.bench_stop(f"row{index}.{rep}".encode())
-        seconds["counted"] = time.monotonic() - clock
-    except Exception as exc:  # noqa: BLE001
-        return {"error": f"run raised {_describe(exc)}"}
-    finally:
-        try:
-            bench.teardown(*args)
-        except Exception:  # noqa: BLE001, S110 - the count is taken; a teardown error is asv's to see
-            pass
-    return {"seconds": seconds}
-
-
-def _describe(exc):
-    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
-    return f"{type(exc).__name__}: {exc}{at}"
-
-
-def _write_json(path, data):
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == CHILD:
-    _child(sys.argv[2], sys.argv[3])

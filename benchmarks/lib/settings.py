@@ -17,7 +17,7 @@
     ``0`` turns off the once-per-commit preload of asv's forkserver (``subject.preloading``).
 ``STAC_BENCH_COUNTS`` / ``STAC_BENCH_COUNT_ITEMS``
     ``0`` makes every ``track_instructions`` n/a (no valgrind run); the items a counted run
-    handles (default 100; ``counts``).
+    handles (default 30; ``counts``).
 """
 
 import os
@@ -72,7 +72,7 @@ def out_dir():
 
 #: Instruction counts on (``track_instructions``), and the items of a counted run.
 COUNTS = os.environ.get("STAC_BENCH_COUNTS", "1") != "0"
-COUNT_ITEMS = levels("STAC_BENCH_COUNT_ITEMS", "100", 1)[0]
+COUNT_ITEMS = levels("STAC_BENCH_COUNT_ITEMS", "30", 1)[0]
 
 
 def preload_enabled():
