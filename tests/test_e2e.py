@@ -133,8 +133,11 @@ def test_newest_commit_has_every_measurement(asv_run, by_label):
         for method in methods:
             assert is_number(value(head, f"{bench}.{method}", *params)), (bench, method)
         measured = {name.rsplit(".", 1)[1] for name in head if name.rsplit(".", 1)[0] == bench}
+        counted = {"track_instructions"} if bench.endswith("Module") else set()  # stac-manager's rows
         assert measured - {"track_share_" + s for s in ("ingest", "transform", "output", "checkpoint")} \
-            == set(methods), (bench, measured)  # no peakmem_run: the import baseline is the peakmem row
+            == set(methods) | counted, (bench, measured)  # no peakmem_run: the import baseline is the peakmem row
+        for method in counted:  # at 5 workers, and this run has counts off: n/a
+            assert is_na(value(head, f"{bench}.{method}", *params)), (bench, method)
     # the hybrids: checkpoints at CONDITION_LEVELS only, their memory without checkpoints
     assert is_na(value(head, "pipeline.Pipeline.track_throughput", 60, "concurrent_ingest", 5, True))
     assert is_na(value(head, "pipeline.Pipeline.track_mem_mb", 60, "concurrent_ingest", 1, True))

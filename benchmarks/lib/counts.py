@@ -26,6 +26,7 @@ import importlib.util
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 
 from . import instructions
@@ -49,8 +50,9 @@ def _digest_files(h, root, pattern):
 
 
 def commit_key():
-    """A digest of the installed stac-manager's files, the suite's code and ``COUNT_ITEMS``."""
-    h = hashlib.sha256(f"n={COUNT_ITEMS}\0".encode())
+    """A digest of the installed stac-manager's files, the suite's code, ``COUNT_ITEMS`` and the
+    environment (asv's env folder names its Python and matrix)."""
+    h = hashlib.sha256(f"n={COUNT_ITEMS}\0{sys.prefix}\0{sys.version}\0".encode())
     spec = importlib.util.find_spec("stac_manager")
     for location in (spec.submodule_search_locations or []) if spec else []:
         _digest_files(h, location, "*.py")
