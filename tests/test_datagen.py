@@ -235,7 +235,7 @@ def test_geoparquet_source_is_rustacs_layout_with_the_items_version(dataset):
     import rustac
 
     root, items = dataset
-    path = root / sources.SOURCES["geoparquet"]
+    path = sources.source_path(root, "geoparquet")
     meta = pq.ParquetFile(path).metadata
     assert {b"geo", b"stac-geoparquet"} <= set(meta.metadata)
     assert meta.num_row_groups == 60 // itemgen.unit_size(60)
@@ -254,7 +254,7 @@ def pa_binary():
 
 def test_malformed_source_mixes_five_percent_bad_files(dataset):
     root, items = dataset
-    path = root / sources.SOURCES["malformed"]
+    path = sources.source_path(root, "malformed")
     bad = itemgen.malformed_files(60)
     assert len(bad) == 3 and sorted(set(bad.values())) == sorted(itemgen.MALFORMED_KINDS)
     assert len(itemgen.malformed_files(1000)) == 50

@@ -23,7 +23,7 @@ from benchmarks.lib.runners import Runner, flatten
 
 N = 60
 #: Sources whose every file is an item (``malformed`` has bad files among them).
-ITEM_SOURCES = [s for s in sources.SOURCES if s != "malformed"]
+ITEM_SOURCES = [s.name for s in sources.TABLE if s.name != "malformed"]
 
 
 def as_json(items):

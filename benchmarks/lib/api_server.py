@@ -113,7 +113,7 @@ def _drain(proc):
 class StacApi:
     """``rustac serve`` behind the fault-injecting proxy; a context manager.
 
-    ``items_path``: a JSON FeatureCollection (``sources.SOURCES['feature_collection']``);
+    ``items_path``: a JSON FeatureCollection (the ``feature_collection`` source);
     ``collection``: the collection, a dict or the path of its JSON file.  ``url`` is
     the proxy's address: give it to clients.  Start it from the thread that outlives it
     (PR_SET_PDEATHSIG follows the starting thread).

@@ -85,9 +85,9 @@ def specs(classes):
             for cls in classes for row in counted_rows(cls)]
 
 
-def count_commit(classes, path):
-    """Count every row of ``classes`` into ``path`` (merged with what it holds); return it all."""
-    found = json.loads(path.read_text()) if path.exists() else {}
+def count_commit(classes, path, found):
+    """Count every row of ``classes``, merge them into ``found`` (what ``path`` holds) and keep the
+    whole in ``path``; return it."""
     result, _ = instructions.count_rows(specs(classes))
     for key, row in result.items():
         found[key] = {"per_item": row.per_item, "skipped": row.skipped, "error": row.error}
@@ -114,8 +114,7 @@ def per_item(cls, params):
         fcntl.flock(lock, fcntl.LOCK_EX)
         found = json.loads(path.read_text()) if path.exists() else {}
         if key not in found:
-            mine = [c for c in COUNTED if c.__module__ == cls.__module__]
-            found = count_commit([*mine, *(c for c in COUNTED if c not in mine)], path)
+            found = count_commit(COUNTED, path, found)
     row = found.get(key)
     if row is None:
         raise SkipNotImplemented(f"{key} is not a counted row of this process's suites")

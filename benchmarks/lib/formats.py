@@ -7,7 +7,7 @@ writers take one *unit* ``(directory, item, fsync)`` and write
 replacements for ``OutputModule(format="json")``.  ``fsync=True`` flushes each
 file to stable storage (and the directory once, at the end of a run).
 
-The dataset's sources (``sources.SOURCES``) are written with the same functions, compact.
+The dataset's sources (``sources.TABLE``) are written with the same functions, compact.
 What landed on disk is read back and checked by ``readback``.
 """
 

@@ -1,6 +1,6 @@
 """Work units and top-level loaders for the on-disk sources (picklable under spawn).
 
-Each source splits into units that any strategy can map over (``sources.SOURCES`` names the
+Each source splits into units that any strategy can map over (``sources.TABLE`` names the
 function per source): one unit per item file, a byte range of whole lines per
 ``itemgen.unit_size(n)`` items, one Parquet row group, or one whole JSON document.
 
@@ -21,7 +21,7 @@ class MalformedInput(ValueError):
     """A unit's bytes are not what its source promises (named in the message)."""
 
 
-# --- work units: each source's ``units`` in ``sources.SOURCES`` is one of these ----------------
+# --- work units: each source's ``units`` in ``sources.TABLE`` is one of these ----------------
 
 def file_units(path, n_items):
     """One unit per item file of a directory."""

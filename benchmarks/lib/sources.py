@@ -34,9 +34,6 @@ class Source:
     files: Callable
     ceiling_units: Callable = None
 
-    def units_for_ceiling(self, path, n_items):
-        return (self.ceiling_units or self.units)(path, n_items)
-
 
 TABLE = (
     Source("directory", "items", formats.write_items_dir, loaders.file_units, _item_files("items")),
@@ -52,8 +49,6 @@ TABLE = (
     Source("malformed", "malformed", formats.write_malformed_dir, loaders.file_units,
            lambda n: _item_files("malformed")(n) | {f"malformed/{b}" for b in malformed_files(n)}),
 )
-#: ``{name: path below the dataset root}``.
-SOURCES = {s.name: s.path for s in TABLE}
 BY_NAME = {s.name: s for s in TABLE}
 
 
@@ -76,7 +71,8 @@ def units(name, path, n_items):
 
 def ceiling_units(name, path, n_items):
     """What the ceilings read of source ``name``: a Parquet file whole, else its work units."""
-    return get(name).units_for_ceiling(path, n_items)
+    source = get(name)
+    return (source.ceiling_units or source.units)(path, n_items)
 
 
 def write_sources(items, root):
