@@ -368,7 +368,7 @@ class Phase1Method(DirectoryModule, WriteThroughput):
     profile = None
     version = "1"
     params = [N_ITEMS, ["module"], [1], ["plain", "tracemalloc"]]
-    track_instructions = None  # DirectoryModule's count: the same run
+    track_instructions = track_alloc_mb = None  # DirectoryModule's numbers: the same run
     param_names = [*DirectoryModule.param_names, "timing"]
 
     def setup(self, roots, n_items, strategy, concurrency, timing):

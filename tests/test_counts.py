@@ -1,7 +1,9 @@
-"""``track_instructions`` of the history classes (``benchmarks.lib.counts``) on the stand-in.
+"""``track_instructions`` and ``track_alloc_mb`` of the history classes (``benchmarks.lib.counts``)
+on the stand-in.
 
-The first row of a commit counts the rows of every history class in one valgrind process and
-keeps them per commit; the others read them.  Counted: the history params at one worker.
+The first row of a commit counts the rows of every history class in one valgrind process (and
+their allocation peaks in one native process beside it) and keeps them per commit; the others
+read them.  Counted: the history params at one worker.
 """
 
 import json
@@ -36,14 +38,14 @@ def test_counts_turned_off_are_na_with_the_reason(monkeypatch):
     monkeypatch.setattr(counts, "COUNTS", False)
     monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
     with pytest.raises(NotImplementedError, match=r"off \(STAC_BENCH_COUNTS=0\)"):
-        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
+        counts.measured(file_ingest.DirectoryModule, (1000, "module", 1), "instructions")
 
 
 def test_more_than_one_worker_is_na_before_any_count(counting, monkeypatch):
     monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
     monkeypatch.setattr(instructions, "unavailable", lambda: None)
     with pytest.raises(NotImplementedError, match="one worker"):
-        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 5))
+        counts.measured(file_ingest.DirectoryModule, (1000, "module", 5), "allocations")
     # as asv calls it: setup_cache's result first, then the params
     with pytest.raises(NotImplementedError, match="one worker"):
         file_ingest.DirectoryModule().track_instructions({1000: "roots"}, 1000, "module", 5)
@@ -52,7 +54,7 @@ def test_more_than_one_worker_is_na_before_any_count(counting, monkeypatch):
 def test_without_valgrind_every_row_is_na_with_the_reason(counting, monkeypatch):
     monkeypatch.setattr(instructions, "unavailable", lambda: "valgrind is not installed (apt-get install valgrind)")
     with pytest.raises(NotImplementedError, match="^valgrind is not installed"):
-        counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
+        counts.measured(file_ingest.DirectoryModule, (1000, "module", 1), "instructions")
 
 
 @needs_valgrind
@@ -69,21 +71,41 @@ def test_the_first_row_counts_the_commit_the_others_read_it(counting, standin_at
         return real(rows, **kw)
 
     monkeypatch.setattr(instructions, "count_rows", counting)
-    module = counts.per_item(file_ingest.DirectoryModule, (1000, "module", 1))
-    control = counts.per_item(file_ingest.Control, (1000, "loop", 1))
+    module = counts.measured(file_ingest.DirectoryModule, (1000, "module", 1), "instructions")
+    control = counts.measured(file_ingest.Control, (1000, "loop", 1), "instructions")
     assert calls == [["file_ingest.Control('loop', 1)", "file_ingest.DirectoryModule('module', 1)",
                       "file_ingest.DirectoryModule('module_queue', 1)"]]  # one valgrind process
     assert 1e5 < control < module < 1e8  # stac-manager does more than the plain loop, per item
-    assert counts.per_item(file_ingest.DirectoryModule, (1000, "module_queue", 1)) > 1e5  # Phase 2's queue
+    assert counts.measured(file_ingest.DirectoryModule, (1000, "module_queue", 1), "instructions") > 1e5  # Phase 2
+    # the allocation peaks were taken beside the counts, in the same call: stac-manager allocates more
+    # than the plain loop (which holds one item at a time)
+    alloc = counts.measured(file_ingest.DirectoryModule, (1000, "module", 1), "allocations")
+    assert 0 < counts.measured(file_ingest.Control, (1000, "loop", 1), "allocations") < alloc < 50
     (kept,) = (tmp_path / counts.FOLDER).glob("*.json")
     assert kept.stem == counts.commit_key()
-    assert json.loads(kept.read_text())["file_ingest.DirectoryModule('module', 1)"]["per_item"] == module
+    row = json.loads(kept.read_text())["file_ingest.DirectoryModule('module', 1)"]
+    assert row["instructions"]["value"] == module and row["allocations"]["value"] == alloc
     # another commit of stac-manager is another key, and counts anew
     standin_at("c3_current")
     assert counts.commit_key() != kept.stem
     with pytest.raises(NotImplementedError, match="worker_strategy"):  # c3 has no Phase 2 queue: n/a
-        counts.per_item(file_ingest.DirectoryModule, (1000, "module_queue", 1))
+        counts.measured(file_ingest.DirectoryModule, (1000, "module_queue", 1), "instructions")
     assert len(calls) == 2
+
+
+@pytest.mark.timeout(600)
+def test_allocation_peaks_need_no_valgrind(counting, standin_at, tmp_path, monkeypatch):
+    """Where instruction counts are n/a (no valgrind), the allocation peaks are still measured."""
+    standin_at("c3_current")
+    monkeypatch.setenv("STAC_BENCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(counts, "COUNTED", [file_ingest.FeatureCollectionModule, file_ingest.Control])
+    monkeypatch.setattr(instructions, "unavailable", lambda: "valgrind is not on PATH (apt-get install valgrind)")
+    with pytest.raises(NotImplementedError, match="^valgrind is not on PATH"):
+        counts.measured(file_ingest.Control, (1000, "loop", 1), "instructions")
+    held = counts.measured(file_ingest.FeatureCollectionModule, (1000, "module", 1), "allocations")
+    loop = counts.measured(file_ingest.Control, (1000, "loop", 1), "allocations")
+    # a FeatureCollection is parsed whole: the run holds every item; the loop holds one at a time
+    assert held > 2 * loop > 0
 
 
 def test_rows_that_are_not_counted_are_na_before_their_setup():

@@ -177,6 +177,12 @@ def test_memory_increment_counts_child_processes():
     assert scenario.peak_rss_increment_mb(lambda: None) < 50
 
 
+def test_memory_increment_sees_a_peak_that_holds_the_gil():
+    """200 MB made and freed inside one C call (the GIL held throughout, as ``json.loads`` holds it
+    while a FeatureCollection's items exist): the sampler thread cannot run; the kernel's peak sees it."""
+    assert scenario.peak_rss_increment_mb(lambda: len(b"x" * (200 << 20))) > 150
+
+
 def _hold_memory(mb):
     block = bytearray(mb * 1024 * 1024)
     for i in range(0, len(block), 4096):

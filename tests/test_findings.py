@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -373,3 +374,52 @@ def test_level_shifts_use_asvs_step_detection_net_of_the_controls():
     for i in range(8, 16):  # the control dropped with it: the machine, not stac-manager
         per_file[i][key_c] /= 2
     assert level_shifts._series_shifts(files, per_file, "output", "S", ["C"], 1.1, None) == []
+
+
+def _with_counts(src, dst, commits, counts):
+    """``src``'s results with ``track_instructions`` rows added: ``counts`` maps a row
+    (``suite.Class``, its params' values) to one value per commit of ``commits`` (None: no count)."""
+    shutil.copytree(src, dst)
+    bench_path = dst / "benchmarks.json"
+    bench = json.loads(bench_path.read_text())
+    files = [next((dst / make_prd.MACHINE).glob(f"{commit[:8]}-*.json")) for commit, _, _ in commits]
+    for (cls, params), values in counts.items():
+        name, like = f"{cls}.track_instructions", bench[f"{cls}.time_run"]
+        bench[name] = dict(like, name=name, type="track", unit="instructions/item")
+        combos = list(itertools.product(*like["params"]))
+        for path, value in zip(files, values, strict=True):
+            data = json.loads(path.read_text())
+            cells = [value if combo == params and value is not None else math.nan for combo in combos]
+            data["results"][name] = [cells, like["params"], like["version"]]
+            path.write_text(json.dumps(data))
+    bench_path.write_text(json.dumps(bench))
+    return dst
+
+
+def test_steps_list_every_instruction_change_of_two_percent(git_history, tmp_path):
+    """Instruction counts need no noise floor: each change of 2 % or more between consecutive
+    commits with a count is listed with its commit and subject; 1.5 % is not; a control's own
+    change is listed as a control's; the largest changes lead."""
+    repo, results_dir, commits = git_history
+    directory = ("file_ingest.DirectoryModule", ("1000", "'module'", "1"))
+    control = ("file_ingest.Control", ("1000", "'loop'", "1"))
+    search = ("api_ingest.SearchModule", ("1000", "'module'", "1", "0"))
+    dst = _with_counts(results_dir, tmp_path / "results", commits, {
+        # +3 % at the 2nd commit, +1.5 % at the 3rd (not listed), none at the 4th, -10 % at the 5th
+        directory: [1_000_000, 1_030_000, 1_045_450, None, 940_905, 940_905],
+        control: [800_000] * 5 + [824_000],  # the suite's own loop changed at the 6th: +3 %
+        search: [3_000_000] * 6})
+    proc = run_cli("history", "--steps", "--results", str(dst), "--repo", str(repo), "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    data = strict_json(proc.stdout)
+    changes = data["instructions"]["file_ingest"]["changes"]
+    assert [(c["commit"], c["series"], round(c["ratio"], 3), c["role"]) for c in changes] == [
+        (commits[1][0], "DirectoryModule (module × 1)", 1.03, "subject"),
+        (commits[4][0], "DirectoryModule (module × 1)", 0.9, "subject"),  # against the 3rd: the 4th has none
+        (commits[5][0], "Control (loop × 1)", 1.03, "control")]
+    assert data["instructions"]["api_ingest"]["changes"] == []
+    assert [c["commit"] for c in data["largest_instruction_changes"]] == [commits[4][0], commits[1][0]]
+    md = data["markdown"]
+    assert "## Instruction counts: every change of 2 % or more" in md and commits[4][2] in md
+    assert "0.900x (10.0 % fewer)" in md and "Control (loop × 1) (control)" in md
+    assert "### api_ingest: instructions per item" in md and "the counts are flat" in md

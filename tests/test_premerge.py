@@ -344,13 +344,22 @@ def test_gatecheck_tally():
     assert gatecheck.worst_subject(entries, "time") == 1.7
     assert gatecheck.worst_subject(entries, "throughput") == 4.0
     drift = {"time": {"drift": 1.2, "rows": 1}, "throughput": None, "memory": None}
+    counted = entry("s.XModule.track_instructions", 1.054, "regressed")
+    assert gatecheck.repeating(counted) and not gatecheck.repeating(entries[0])
+    assert not gatecheck.repeating(entry("s.Control.track_alloc_mb", 1.2, "control", role="control"))
     rows = [{"pair": pair, "run": 1, "exit": code, "minutes": 1.0, "drift": drift, "failed": [],
              "regressed": [e for e in entries if e["category"] == "regressed"] if code else [],
+             "counted": [counted] if code else [], "worst_counted": 1.054 if code else 1.0002,
              "worst": {"time": 1.7, "throughput": None}} for pair, code in (("same", 0), ("slow", 1))]
-    args = gatecheck.parse_args(["--repo", "x", "a", "b", "--runs", "1"])
+    args = gatecheck.parse_args(["--repo", "x", "a", "b", "--runs", "1", "--hog", "2"])
     text, ok = gatecheck.render(args, rows, {"same": "aaaa", "slow": "bbbb"})
     assert ok and "false alarms** (same commit, gate failed): 0/1" in text and "caught" in text and "1/1" in text
-    assert "| same | 1 | 0 | 0 | 0 | 1.20x (1) | — | — | 1.70x | — | 1.0 |" in text
+    assert "| same | 1 | 0 | 0 | 0 | 0 | 1.0002 | 1.20x (1) | — | — | 1.70x | — | 1.0 | — |" in text
+    rows[1]["load"] = 3.14
+    assert "| slow | 1 | 1 | 1 | 0 | 1 | 1.0540 | 1.20x (1) | — | — | 1.70x | — | 1.0 | 3.1 |" in \
+        gatecheck.render(args, rows, {"same": "aaaa", "slow": "bbbb"})[0]
+    assert "2 busy processes beside every run" in text
+    assert "alone**: false alarms 0/1, caught 1/1; caught rows: `s.XModule.track_instructions` (n_items=60)" in text
     rows[0].update(exit=1, regressed=rows[1]["regressed"])
     text, ok = gatecheck.render(args, rows, {"same": "aaaa", "slow": "bbbb"})
     assert not ok and "1/1 (must be 0)" in text and "same run 1 flagged: `s.XModule.time_run`" in text

@@ -1220,6 +1220,24 @@ def test_gate_judges_instruction_counts_on_their_own_factor():
     md = render.render_compare(cmp)
     regressions = md.split("### Regressions", 1)[1].split("###", 1)[0]
     assert "`s.XModule.track_instructions`" in regressions and "2.00 (unchanged)" in regressions
-    assert "a factor of their own, 1.03" in md
+    assert "factors of their own, 1.03 and 1.05" in md
     # a looser instruction factor lets the 4 % through
     assert not gate.compare_results(base, head, 1.5, bench, instructions_factor=1.05)["gate_failed"]
+
+
+def test_gate_judges_allocation_peaks_on_their_own_factor_beside_rss():
+    """An allocation peak (track_alloc_mb) that rose 6 % regresses (factor 1.05) though the RSS row fell
+    (RSS moves without cause); its RSS row stands beside it; 4 % passes."""
+    names = ["s.XModule.track_mem_mb", "s.XModule.track_alloc_mb", "s.YModule.track_alloc_mb"]
+    bench = {n: {"param_names": ["strategy", "concurrency"], "version": "v"} for n in names}
+    base = _rows_file(BASE, dict(zip(names, [29.7, 1.00, 2.00], strict=True)))
+    head = _rows_file(HEAD, dict(zip(names, [1.5, 1.06, 2.08], strict=True)))
+    cmp = gate.compare_results(base, head, 1.5, bench)
+    cat = {e["benchmark"]: e["category"] for e in cmp["entries"]}
+    assert cat["s.XModule.track_alloc_mb"] == "regressed" and cat["s.YModule.track_alloc_mb"] == "unchanged", cat
+    assert cmp["alloc_factor"] == 1.05 and cmp["gate_failed"]
+    (x,) = [e for e in cmp["entries"] if e["benchmark"] == "s.XModule.track_alloc_mb"]
+    assert x["companion"]["benchmark"] == "s.XModule.track_mem_mb" and x["better"] == "lower"
+    regressions = render.render_compare(cmp).split("### Regressions", 1)[1].split("###", 1)[0]
+    assert "`s.XModule.track_alloc_mb`" in regressions and "`track_mem_mb` 0.05" in regressions
+    assert not gate.compare_results(base, head, 1.5, bench, alloc_factor=1.07)["gate_failed"]

@@ -43,9 +43,10 @@ PROFILES = ("history", "full")
 #: increment (throughput is n_items / time; the pipeline's stage shares and the write-only
 #: throughput of output and pipeline come with a full run).  Selecting whole benchmarks
 #: records nothing for the others, so a full run's values of them stay.
-HISTORY_METHODS = ("time_run", "track_mem_mb", "track_instructions", "peakmem_import", "track_bad_items")
-#: A ``Control`` is there for its time's drift between commits: nothing else of it.
-CONTROL_METHODS = ("time_run", "track_instructions")
+HISTORY_METHODS = ("time_run", "track_mem_mb", "track_instructions", "track_alloc_mb", "peakmem_import",
+                   "track_bad_items")
+#: A ``Control`` is there for its drift between commits (time) and as a flat line (its counts).
+CONTROL_METHODS = ("time_run", "track_instructions", "track_alloc_mb")
 
 
 def use_harness_python():

@@ -35,7 +35,7 @@ from tools.asvrun import Asv, RunError, last_message
 from tools.reporting import cli as reporting_cli
 from tools.reporting.config import Config
 from tools.reporting.errors import ReportError
-from tools.reporting.gate import INSTRUCTIONS_FACTOR
+from tools.reporting.gate import ALLOC_FACTOR, INSTRUCTIONS_FACTOR
 from tools.reporting.inputs import check_output, parse_factor
 from tools.reporting.render import render_compare, to_json
 
@@ -67,6 +67,8 @@ def build_parser():
     p.add_argument("--factor", default="1.5", help="gate factor: a finite number > 1 (default 1.5)")
     p.add_argument("--instructions-factor", default=str(INSTRUCTIONS_FACTOR),
                    help=f"gate factor of instruction counts: a finite number > 1 (default {INSTRUCTIONS_FACTOR:g})")
+    p.add_argument("--alloc-factor", default=str(ALLOC_FACTOR),
+                   help=f"gate factor of allocation peaks: a finite number > 1 (default {ALLOC_FACTOR:g})")
     p.add_argument("--output", "-o", metavar="FILE.md", help="write the comment here, not to stdout")
     p.add_argument("--json", metavar="FILE.json", help="also write the comparison as JSON")
     p.add_argument("--machine", help="asv machine (default: ~/.asv-machine.json's only one, or the host)")
@@ -104,6 +106,7 @@ def check_args(args):
     """Every argument, before the first step (the factor by report.py's own rule)."""
     args.factor = parse_factor(args.factor)
     args.instructions_factor = parse_factor(args.instructions_factor, "--instructions-factor")
+    args.alloc_factor = parse_factor(args.alloc_factor, "--alloc-factor")
     if args.quick and args.rounds is not None:
         raise PremergeError("--rounds does not apply to --quick (one sample, no rounds)")
     if args.rounds is not None and args.rounds < 1:
@@ -323,7 +326,8 @@ def compare(args, specs, workdir, machine):
     """The gate (``tools.report compare``, called as a function): (exit code, comparison)."""
     try:
         code, cmp, _ = reporting_cli.compare(*specs, Config(results_dir=str(workdir / "results")), args.factor,
-                                             machine=machine, instructions_factor=args.instructions_factor)
+                                             machine=machine, instructions_factor=args.instructions_factor,
+                                             alloc_factor=args.alloc_factor)
     except ReportError as exc:
         raise PremergeError(f"the gate: {exc}") from None
     if not any(n for c, n in cmp["counts"].items() if c not in ("not_measured", "added", "removed", "incomparable")):

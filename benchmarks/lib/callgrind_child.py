@@ -1,13 +1,22 @@
-"""The process ``instructions.count_rows`` runs under valgrind: ``python -m benchmarks.lib.callgrind_child
-SPEC OUT``.
+"""The process ``instructions.count_rows`` runs under valgrind (and ``allocations.peak_rows``
+runs natively): ``python -m benchmarks.lib.callgrind_child SPEC OUT``.
 
 It imports stac-manager and the suites once, then runs each row in a process forked from that
-state: ``setup_cache`` and ``setup`` (outside the count), ``run()`` once as the warm-up (outside),
-``gc.collect()``, then ``bench_start()`` -> ``run()`` -> ``bench_stop(name)`` per repeat, then
-``teardown``.  What each row found (n/a, an error, the seconds of each phase) goes to ``OUT``;
-the counts themselves are callgrind's dumps, named ``row<index>.<repeat>``.
+state: ``setup_cache`` and ``setup`` (outside the measurement), ``run()`` once as the warm-up
+(outside), ``gc.collect()``, then per repeat the measured ``run()``, then ``teardown``:
+
+- ``mode: "instructions"``: ``bench_start()`` -> ``run()`` -> ``bench_stop(name)``; the counts are
+  callgrind's dumps, named ``row<index>.<repeat>``;
+- ``mode: "allocations"``: ``run()`` under ``tracemalloc``; the peak of the Python allocations
+  above what was allocated before the run (bytes) goes to ``OUT`` as ``peaks``.
+
+What each row found (n/a, an error, the seconds of each phase) goes to ``OUT``.  Every event loop
+the rows start gets a default executor of one thread (``OneThreadExecutors``): with Python's own
+(up to 6 threads for stac-manager's ``asyncio.to_thread``), how many threads one run started
+depended on a race, and each costs about 50-100 k instructions and its stack.
 """
 
+import asyncio
 import gc
 import importlib
 import json
@@ -15,6 +24,8 @@ import os
 import sys
 import time
 import traceback
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .instructions import load_client
@@ -30,8 +41,10 @@ def _child(spec_path, out_path):
         sys.setswitchinterval(spec["switchinterval"])
     if spec.get("cpu") is not None:
         os.sched_setaffinity(0, {spec["cpu"]})  # before any thread starts: every thread inherits it
-    client = load_client(spec["helper"])
-    out = {"rows": {}, "running_on_valgrind": client.bench_running()}
+    if spec.get("one_thread", True):
+        asyncio.set_event_loop_policy(OneThreadExecutors())
+    client = load_client(spec["helper"]) if spec.get("mode", "instructions") == "instructions" else None
+    out = {"rows": {}, "running_on_valgrind": bool(client and client.bench_running())}
     start = time.monotonic()
     for name in spec["preimport"]:
         try:
@@ -94,13 +107,7 @@ def _child_row(client, index, row, repeats):
             return {"skipped": str(exc) or type(exc).__name__}
         seconds["warmup"] = time.monotonic() - clock
         clock = time.monotonic()
-        for rep in range(repeats):
-            gc.collect()
-            client.bench_start()
-            try:
-                bench.run()
-            finally:
-                client.bench_stop(f"row{index}.{rep}".encode())
+        peaks = [_measure(client, bench.run, f"row{index}.{rep}") for rep in range(repeats)]
         seconds["counted"] = time.monotonic() - clock
     except Exception as exc:  # noqa: BLE001
         return {"error": f"run raised {_describe(exc)}"}
@@ -109,7 +116,37 @@ def _child_row(client, index, row, repeats):
             bench.teardown(*args)
         except Exception:  # noqa: BLE001, S110 - the count is taken; a teardown error is asv's to see
             pass
-    return {"seconds": seconds}
+    return {"seconds": seconds} if client else {"seconds": seconds, "peaks": peaks}
+
+
+class OneThreadExecutors(asyncio.DefaultEventLoopPolicy):
+    """New event loops (``asyncio.run``'s) get a default executor of one thread."""
+
+    def new_event_loop(self):
+        loop = super().new_event_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        return loop
+
+
+def _measure(client, run, name):
+    """One measured ``run()``: counted by callgrind (``client``), else its Python allocations' peak
+    above the start (bytes)."""
+    gc.collect()
+    if client is not None:
+        client.bench_start()
+        try:
+            run()
+        finally:
+            client.bench_stop(name.encode())
+        return None
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        run()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
 
 
 def _describe(exc):

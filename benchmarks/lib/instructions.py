@@ -25,11 +25,15 @@ dict order, string hashing), the address layout (``setarch -R``: addresses feed
 ``id()``-keyed sets and dicts and the allocators' paths), garbage collection (a full
 ``gc.collect()`` before each count: the collector's thresholds count allocations, so the
 counted run starts from the same state every time), the rows before a row (a fork each),
-helper threads started at import (``CHILD_ENV``), thread scheduling (one CPU per valgrind
+helper threads started at import, Arrow's SIMD level, malloc arenas and jemalloc's clock-driven
+purging (``CHILD_ENV``), the threads a run starts (one executor thread), thread scheduling (one CPU per valgrind
 process, ``--fair-sched``, a long GIL switch interval), and the preload (``STAC_BENCH_PRELOAD=0``).
-Left: stac-manager's ``asyncio.to_thread`` starts 1 to 6 pool threads per run depending on a
-race between a worker going idle and the next submit (about 50-100 k instructions a thread):
-a per-run constant, 0.3-0.5 % of a 60-item run, under 0.2 % from 100 items.
+stac-manager's ``asyncio.to_thread`` started 1 to 6 pool threads per run depending on a race
+between a worker going idle and the next submit (about 50-100 k instructions a thread): every
+event loop of the child gets a default executor of one thread (``callgrind_child``).  Left: a
+row whose client waits on the network (the API suite's aiohttp ``Control``) counts the event
+loop's wake-ups, which follow how the server's bytes arrive: its count moved 15 % between a
+quiet and a loaded machine; stac-manager's API row (blocking reads in a thread) moved 0.1 %.
 
 ``instructions.unavailable()`` says in one line why counts cannot be taken here (no
 valgrind, no C compiler, no ``valgrind/callgrind.h``, no ``setarch``), or None.  Standard
@@ -74,9 +78,16 @@ SWITCH_INTERVAL = 1.0
 #: Fixed in the child's environment: the hash seed (set and dict order, string hashes) and no
 #: helper threads started at import (OpenBLAS's pool, jemalloc's background purger in pyarrow,
 #: arrow's CPU pool at one thread).  A thread doing wall-time-driven work before the rows fork
-#: leaves a different heap behind each run: every row's count moved by up to 0.4 %.
+#: leaves a different heap behind each run: every row's count moved by up to 0.4 %.  Arrow picks
+#: its SIMD kernels from /proc/cpuinfo, not from the (valgrind-emulated) CPUID: on an AVX-512
+#: machine it ran AVX-512 code that valgrind 3.19 cannot decode (SIGILL in the Parquet reader);
+#: AVX2 at most, the same kernels on every x86-64 machine that has AVX2.  One malloc arena: each
+#: new thread (a run's executor thread, Arrow's pool) got another arena of glibc's, and how much
+#: the heap then consolidated moved the Parquet rows by up to 1 % (0.2 % with one arena).  No
+#: time-based purging in Arrow's jemalloc (its decay runs by the clock).
 CHILD_ENV = {"PYTHONHASHSEED": "0", "STAC_BENCH_PRELOAD": "0", "OPENBLAS_NUM_THREADS": "1",
-             "OMP_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+             "OMP_NUM_THREADS": "1", "ARROW_USER_SIMD_LEVEL": "AVX2", "MALLOC_ARENA_MAX": "1",
+             "JE_ARROW_MALLOC_CONF": "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1"}
 #: stac-manager's modules the child imports before the first row, timed as "import".
 PREIMPORT = ("stac_manager.modules.ingest", "stac_manager.modules.output", "stac_manager.modules.update",
              "stac_manager.core.context", "stac_manager.core.checkpoints", "stac_manager.core.failures")
@@ -218,7 +229,7 @@ class Process:
 
 
 def count_rows(rows, repeats=1, processes=1, jobs=1, python=None, paths=None, preimport=PREIMPORT,
-               timeout=3600, keep=None, options=(), switchinterval=SWITCH_INTERVAL, pin=True):
+               timeout=3600, keep=None, options=(), switchinterval=SWITCH_INTERVAL, pin=True, one_thread=True):
     """Count the instructions of one ``run()`` of each row: ``({key: RowCount}, [Process])``.
 
     Rows are grouped by ``n`` (``STAC_BENCH_SCALE`` of their process: the suites read it at
@@ -227,7 +238,9 @@ def count_rows(rows, repeats=1, processes=1, jobs=1, python=None, paths=None, pr
     ``python``: the interpreter (default this one); ``paths``: ``sys.path`` entries the child
     puts first (default: this process's, so a stac-manager found here is found there).
     ``keep``: a folder to keep each process's dumps and valgrind's log in (``callgrind_annotate``
-    reads them: where a row's instructions go, what differs between two runs).
+    reads them: where a row's instructions go, what differs between two runs).  ``one_thread``:
+    every event loop's default executor has one thread (False: Python's own, for measuring how
+    much threads move a count).
     Never raises for a row: n/a rows carry ``skipped``, failed ones ``error``; without valgrind
     every row is n/a with ``unavailable()``'s reason.
     """
@@ -248,8 +261,8 @@ def count_rows(rows, repeats=1, processes=1, jobs=1, python=None, paths=None, pr
     paths = [p for p in (sys.path if paths is None else paths) if p]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         done = list(pool.map(lambda task: _one_process(task[1], task[0], repeats, python or sys.executable,
-                                                       paths, preimport, timeout, keep, options, switchinterval,
-                                                       pin), tasks))
+                                                       paths, preimport, timeout, keep, options,
+                                                       (switchinterval, one_thread), pin), tasks))
     procs = []
     for proc, found in done:
         procs.append(proc)
@@ -291,25 +304,26 @@ def _give_cpu(cpu):
         _ON_CPU[cpu] -= 1
 
 
-def _one_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, switchinterval, pin):
-    """One valgrind process over ``rows``: ``(Process, {key: what the child found})``."""
+def _one_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, threads, pin):
+    """One valgrind process over ``rows``: ``(Process, {key: what the child found})``.  ``threads``:
+    ``(switch interval, one executor thread)``."""
     cpu = _take_cpu() if pin else None
     try:
-        return _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options,
-                                switchinterval, cpu)
+        return _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, threads, cpu)
     finally:
         if cpu is not None:
             _give_cpu(cpu)
 
 
-def _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, switchinterval, cpu):
+def _counted_process(rows, n, repeats, python, paths, preimport, timeout, keep, options, threads, cpu):
     helper, _ = build_helper()
+    switchinterval, one_thread = threads
     with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
         tmp = Path(tmp)
         spec, out = tmp / "spec.json", tmp / "out.json"
         spec.write_text(json.dumps({"rows": rows, "repeats": repeats, "paths": paths, "helper": str(helper),
                                     "preimport": list(preimport), "switchinterval": switchinterval,
-                                    "cpu": cpu}))
+                                    "cpu": cpu, "one_thread": one_thread}))
         command = [*setarch_command(), "valgrind", *VALGRIND_OPTIONS, *options, f"--callgrind-out-file={tmp}/cg.%p",
                    python, "-m", "benchmarks.lib.callgrind_child", str(spec), str(out)]
         start = time.monotonic()

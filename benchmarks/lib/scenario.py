@@ -45,10 +45,37 @@ def _rss_tree(proc, children=None):
 CHILDREN_EVERY = 10
 
 
+def _reset_peak():
+    """Reset the kernel's record of this process's peak RSS (Linux); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss():
+    """This process's peak RSS since the last reset (``VmHWM``), bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
 def peak_rss_increment_mb(fn, interval=0.005):
-    """Run ``fn`` once; return the peak RSS of this process plus its children above the start, MB."""
+    """Run ``fn`` once; return the peak RSS of this process plus its children above the start, MB.
+
+    This process's own peak is the kernel's (``VmHWM``, reset before the run): the sampler, a
+    Python thread, waits for the GIL, and a peak that lives while the run holds it (30 MB of
+    items for 20 ms after a ``json.loads``) was missed in 11 of 300 runs: 1.5 MB instead of 30.
+    The sampler still adds the children (pools, servers), which the kernel's figure does not.
+    """
     proc = psutil.Process()
     base = peak = _rss_tree(proc)
+    own_base = proc.memory_info().rss
+    kernel = _reset_peak()
     stop = threading.Event()
 
     def sample():
@@ -67,7 +94,10 @@ def peak_rss_increment_mb(fn, interval=0.005):
     finally:
         stop.set()
         sampler.join()
-    return max(0.0, (max(peak, _rss_tree(proc)) - base) / 1e6)
+    peak = max(peak, _rss_tree(proc))
+    if kernel:
+        peak = max(peak, base + _peak_rss() - own_base)
+    return max(0.0, (peak - base) / 1e6)
 
 
 def measured_where(method, params, param_names, where):

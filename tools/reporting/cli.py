@@ -25,7 +25,7 @@ from . import charts
 from .analyse import build_report
 from .config import Config, load_config
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, ReportError
-from .gate import INSTRUCTIONS_FACTOR, compare_results
+from .gate import ALLOC_FACTOR, INSTRUCTIONS_FACTOR, compare_results
 from .history import build_history, build_step_history, parse_where
 from .inputs import check_git_repo, check_known, check_output, parse_factor
 from .render import render_compare, render_report, to_json
@@ -122,6 +122,9 @@ class Compare:
         p.add_argument("--instructions-factor", default=str(INSTRUCTIONS_FACTOR),
                        help="ratio beyond which an instruction count (track_instructions) counts: a finite "
                        f"number > 1 (default {INSTRUCTIONS_FACTOR:g}); no control drift applies to it")
+        p.add_argument("--alloc-factor", default=str(ALLOC_FACTOR),
+                       help="ratio beyond which an allocation peak (track_alloc_mb) counts: a finite "
+                       f"number > 1 (default {ALLOC_FACTOR:g}); no control drift applies to it")
         p.add_argument("--only-changed", action="store_true", help="omit the unchanged table")
         p.add_argument("--allow-na", action="store_true",
                        help="do not fail when a result became n/a (skipped); new failures still fail")
@@ -144,18 +147,21 @@ class Compare:
     def check(args):
         parse_factor(args.factor)
         parse_factor(args.instructions_factor, "--instructions-factor")
+        parse_factor(args.alloc_factor, "--alloc-factor")
 
     @staticmethod
     def run(args, cfg: Config) -> tuple[int, ResultsDB | None]:
         code, cmp, db = compare(args.base, args.head, cfg, args.factor, machine=args.machine, env=args.env,
                                 allow_na=args.allow_na, allow_removed=args.allow_removed,
-                                instructions_factor=parse_factor(args.instructions_factor, "--instructions-factor"))
+                                instructions_factor=parse_factor(args.instructions_factor, "--instructions-factor"),
+                                alloc_factor=parse_factor(args.alloc_factor, "--alloc-factor"))
         emit(args, render_compare(cmp, args.only_changed), cmp)
         return code, db
 
 
 def compare(base_spec, head_spec, cfg: Config, factor, machine=None, env=None, allow_na=False,
-            allow_removed=False, instructions_factor=INSTRUCTIONS_FACTOR) -> tuple[int, dict, ResultsDB | None]:
+            allow_removed=False, instructions_factor=INSTRUCTIONS_FACTOR,
+            alloc_factor=ALLOC_FACTOR) -> tuple[int, dict, ResultsDB | None]:
     """The gate (``compare``) as a function: ``(exit code, comparison, results db or None)``.
 
     ``base_spec``/``head_spec``: a commit of ``cfg``'s results (hash, prefix, git name) or a
@@ -169,7 +175,7 @@ def compare(base_spec, head_spec, cfg: Config, factor, machine=None, env=None, a
     bench = bench_h or bench_b or load_benchmarks(where)
     check_known([base, head], bench, where)
     cmp = compare_results(base, head, parse_factor(factor), bench, allow_na=allow_na, allow_removed=allow_removed,
-                          instructions_factor=instructions_factor)
+                          instructions_factor=instructions_factor, alloc_factor=alloc_factor)
     return (EXIT_REGRESSION if cmp["gate_failed"] else EXIT_OK), cmp, cache.get("db")
 
 

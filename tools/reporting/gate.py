@@ -50,6 +50,11 @@ CATEGORIES = [
 #: The factor of instruction counts (callgrind): they repeat to 0.5 %, so 3 % is a change of the code,
 #: judged alone (no control drift: the machine's speed does not move them).
 INSTRUCTIONS_FACTOR = 1.03
+#: The factor of allocation peaks (tracemalloc, ``track_alloc_mb``): they repeat to 1 %, and are
+#: judged alone too.  RSS (``track_mem_mb``) keeps the factor, the drift and the 1 MB floor.
+ALLOC_FACTOR = 1.05
+#: The rows that repeat, judged on their own factor, and the row each is shown beside.
+DETERMINISTIC = {"instructions": "time_run", "allocations": "track_mem_mb"}
 #: Memory changes smaller than this (MB) never count as a regression or an improvement.
 MEMORY_FLOOR_MB = 1.0
 
@@ -174,11 +179,11 @@ def _category(name: str, eb, eh, threshold: float, allow_na: bool) -> tuple[str,
     return _ratio_category(name, eb["value"], eh["value"], threshold, eb["role"])
 
 
-def _threshold(name: str, role: str, factor: float, drift: dict, instructions_factor: float) -> float:
-    """Instruction counts: their own factor.  Subject rows: beyond the factor and the drift of their
-    kind; controls: the factor."""
-    if metric_kind(split_name(name)[1]) == "instructions":
-        return instructions_factor
+def _threshold(name: str, role: str, factor: float, drift: dict, own: dict) -> float:
+    """Instruction counts and allocation peaks: their own factor (``own``, by kind).  Subject rows:
+    beyond the factor and the drift of their kind; controls: the factor."""
+    if metric_kind(split_name(name)[1]) in own:
+        return own[metric_kind(split_name(name)[1])]
     kind = DRIFT_KINDS.get(metric_kind(split_name(name)[1]))
     if role == "control" or kind not in drift:
         return factor
@@ -264,11 +269,10 @@ def _entry(name: str, eb, eh, cat: str, ratio, benchmarks, guard: dict | None) -
     }
 
 
-def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchmarks,
-           instructions_factor: float = INSTRUCTIONS_FACTOR) -> dict:
+def _judge(name: str, eb, eh, factor: float, drift: dict, allow_na: bool, benchmarks, own: dict) -> dict:
     """One row's entry: its category by the factor and the drift, then, for a subject row that
     moved beyond them, by its statistics (noise_guard): overlapping intervals are "noise"."""
-    threshold = _threshold(name, (eb or eh)["role"], factor, drift, instructions_factor)
+    threshold = _threshold(name, (eb or eh)["role"], factor, drift, own)
     cat, ratio = _category(name, eb, eh, threshold, allow_na)
     guard = None
     if cat in ("regressed", "improved"):  # only subject rows get here
@@ -290,26 +294,28 @@ def same_results(base: ResultFile, head: ResultFile) -> bool:
 
 
 def _companions(entries: list) -> None:
-    """Each instruction row gets its wall-time row (``time_run``, same class and params) beside it."""
+    """Each instruction row gets its wall-time row (``time_run``), each allocation row its RSS row
+    (``track_mem_mb``), same class and params, beside it."""
     by_key = {(e["benchmark"], e["params"]): e for e in entries}
     for e in entries:
         cls, method = split_name(e["benchmark"])
-        if metric_kind(method) == "instructions":
-            wall = by_key.get((f"{cls}.time_run", e["params"]))
-            e["companion"] = wall and {"benchmark": wall["benchmark"], "ratio": wall["ratio"],
-                                       "category": wall["category"]}
+        if metric_kind(method) in DETERMINISTIC:
+            other = by_key.get((f"{cls}.{DETERMINISTIC[metric_kind(method)]}", e["params"]))
+            e["companion"] = other and {"benchmark": other["benchmark"], "ratio": other["ratio"],
+                                        "category": other["category"]}
 
 
 def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmarks: dict | None,
                     allow_na: bool = False, allow_removed: bool = False,
-                    instructions_factor: float = INSTRUCTIONS_FACTOR) -> dict:
+                    instructions_factor: float = INSTRUCTIONS_FACTOR, alloc_factor: float = ALLOC_FACTOR) -> dict:
     factor, instructions_factor = check_factor(factor), check_factor(instructions_factor)
+    own = {"instructions": instructions_factor, "allocations": check_factor(alloc_factor)}
     if same_results(base, head):
         raise ReportError(f"base and head are the same results ({head.path}, commit {head.short}, "
                           f"environment {head.env_name}): nothing was compared")
     b, h = _unroll(base, benchmarks), _unroll(head, benchmarks)
     drift = control_drift(b, h, factor)
-    entries = [_judge(key[0], b.get(key), h.get(key), factor, drift, allow_na, benchmarks, instructions_factor)
+    entries = [_judge(key[0], b.get(key), h.get(key), factor, drift, allow_na, benchmarks, own)
                for key in sorted(set(b) | set(h), key=lambda k: (k[0], k[1]))]
     _companions(entries)
     counts = {c: sum(e["category"] == c for e in entries) for c, _ in CATEGORIES}
@@ -318,6 +324,7 @@ def compare_results(base: ResultFile, head: ResultFile, factor: float, benchmark
         "head": _side_json(head),
         "factor": factor,
         "instructions_factor": instructions_factor,
+        "alloc_factor": own["allocations"],
         "drift": drift,
         "drift_rule": DRIFT_RULE,
         "noise_rule": NOISE_RULE,

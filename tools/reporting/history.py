@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .analyse import build_scenarios, current_rows, scenario_class
 from .commits import branch_commits
+from .count_steps import count_changes, largest, render_count_changes
 from .errors import ReportError
 from .level_shifts import build_steps, render_steps
 from .metrics import cell_status, default_unit, fmt_num, fmt_value, json_num, param_display, split_name
@@ -139,7 +140,8 @@ def build_history(db: ResultsDB, target: str, machine=None, env=None, branch=Non
 
 def build_step_history(db: ResultsDB, machine=None, env=None, branch=None, repo=None, suite=None,
                        factor: float = 1.1, chart=None) -> dict:
-    """``history --steps``: per suite, stac-manager's throughput and its steps beyond the noise floor.
+    """``history --steps``: per suite, stac-manager's throughput and its steps beyond the noise floor,
+    then the instruction counts' changes of 2 % or more (``count_steps``).
 
     ``chart(suite data) -> link`` draws a suite's chart (None: no charts)."""
     machine = db.pick_machine(machine)
@@ -147,4 +149,7 @@ def build_step_history(db: ResultsDB, machine=None, env=None, branch=None, repo=
     suites = build_steps(files, db.benchmarks, factor, repo, suite)
     charts = {s["suite"]: chart(s) for s in suites} if chart else None
     md = render_steps(suites, files, machine, branch, factor, charts)
-    return {"kind": "steps", "machine": machine, "factor": factor, "suites": suites, "markdown": md}
+    counted = {k: v for k, v in count_changes(files, db.benchmarks, repo).items() if suite in (None, k)}
+    md += ("\n" + render_count_changes(counted)) if counted else ""
+    return {"kind": "steps", "machine": machine, "factor": factor, "suites": suites, "markdown": md,
+            "instructions": counted, "largest_instruction_changes": largest(counted)}

@@ -70,11 +70,13 @@ def split_name(name: str) -> tuple[str, str]:
 
 def metric_kind(method: str) -> str:
     """time / throughput / memory (track_mem, MB) / peakmem (bytes) / instructions (callgrind's
-    count per item) / extra."""
+    count per item) / allocations (tracemalloc's peak of one run, MB) / extra."""
     if method.startswith(("time_", "timeraw_")):
         return "time"
     if method.startswith("track_instructions"):
         return "instructions"
+    if method.startswith("track_alloc"):
+        return "allocations"
     if method.startswith("track_throughput"):
         return "throughput"
     if method.startswith("track_mem"):
@@ -87,7 +89,8 @@ def metric_kind(method: str) -> str:
 def better_direction(name: str) -> str | None:
     """'lower', 'higher', or None when the gate cannot tell (other track_*)."""
     method = split_name(name)[1]
-    if method.startswith(("time_", "timeraw_", "peakmem_", "mem_", "track_mem", "track_instructions")):
+    if method.startswith(("time_", "timeraw_", "peakmem_", "mem_", "track_mem", "track_instructions",
+                          "track_alloc")):
         return "lower"
     if method.startswith("track_throughput"):
         return "higher"

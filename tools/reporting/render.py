@@ -214,15 +214,18 @@ COMPARE_SECTIONS = [
 
 
 def _companion(e: dict) -> str:
-    """An instruction row's wall-time row: its ratio and how the gate judged it."""
+    """An instruction row's wall-time row (an allocation row's RSS row): its ratio and how the gate
+    judged it."""
     c = e.get("companion")
     if not c:
         return "—"
-    return f"{c['ratio']:.2f} ({c['category']})" if c["ratio"] is not None else c["category"]
+    method = c["benchmark"].rsplit(".", 1)[-1]
+    return f"`{method}` " + (f"{c['ratio']:.2f} ({c['category']})" if c["ratio"] is not None else c["category"])
 
 
 def _compare_table(cmp: dict, cat: str, with_ratio: bool = True) -> str:
-    """The rows of one category; instruction counts first, each with its wall time beside it."""
+    """The rows of one category; instruction counts and allocation peaks first, each with its
+    wall-time (RSS) row beside it."""
     chosen = sorted((e for e in cmp["entries"] if e["category"] == cat), key=lambda e: "companion" not in e)
     counted = any("companion" in e for e in chosen)
     rows = []
@@ -236,7 +239,7 @@ def _compare_table(cmp: dict, cat: str, with_ratio: bool = True) -> str:
     headers = ["Benchmark", "Parameters", "Before", "After"]
     if with_ratio:
         headers += ["Ratio", "Better"]
-    return table(rows, headers + (["Wall time (time_run ratio)"] if counted else []))
+    return table(rows, headers + (["Its wall time / RSS (ratio)"] if counted else []))
 
 
 def _gate_line(cmp: dict) -> str:
@@ -264,8 +267,9 @@ def _compare_header(cmp: dict) -> list:
         + (f" (base: `{base['env']}`)" if base["env"] != head["env"] else "")
         + f". Factor {f:g}: time / memory rising, or throughput falling, by more than "
         f"{(f - 1) * 100:.0f}%, and by more than the control rows drifted, is a regression."
-        + (f" Instruction counts (`track_instructions`, callgrind) have a factor of their own, "
-           f"{cmp['instructions_factor']:g}, and no drift rule: the machine does not move them."
+        + (f" Instruction counts (`track_instructions`, callgrind) and allocation peaks (`track_alloc_mb`, "
+           f"tracemalloc) have factors of their own, {cmp['instructions_factor']:g} and "
+           f"{cmp.get('alloc_factor', 1.05):g}, and no drift rule: the machine does not move them."
            if any("companion" in e for e in cmp["entries"]) else ""),
         "",
     ]
