@@ -6,6 +6,7 @@ their allocation peaks in one native process beside it) and keeps them per commi
 read them.  Counted: the history params at one worker.
 """
 
+import itertools
 import json
 
 import pytest
@@ -118,3 +119,16 @@ def test_rows_that_are_not_counted_are_na_before_their_setup():
     assert (n, "module", 1, 100) in skipped and (n, "module", 1, 1000) not in skipped
     assert output.ModuleJson.track_instructions.unit == "instructions/item"
     assert output.ModuleJson.track_instructions.timeout >= 1800
+
+
+def test_the_api_rows_counts_are_na_with_the_reason_their_allocations_are_not(counting, monkeypatch):
+    """The API client's instructions follow the server's timing (3-18 % with the machine's load): n/a
+    on every row, before setup, and never counted; its allocation peak is still measured."""
+    monkeypatch.setattr(instructions, "count_rows", lambda *a, **k: pytest.fail("counted"))
+    monkeypatch.setattr(instructions, "unavailable", lambda: None)
+    row = (api_ingest.SearchModule.params[0][0], "module", 1, 0)
+    assert set(api_ingest.SearchModule.track_instructions.skip_params) == set(
+        itertools.product(*api_ingest.SearchModule.params))
+    assert row not in set(api_ingest.SearchModule.track_alloc_mb.skip_params)
+    with pytest.raises(NotImplementedError, match="server's bytes arrive"):
+        counts.measured(api_ingest.Control, (1000, "aiohttp_sequential", 1, 0), "instructions")

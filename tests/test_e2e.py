@@ -313,8 +313,9 @@ def test_command_1_on_a_fresh_clone_prints_the_report_of_its_run(standin_repo, t
 
 @pytest.mark.timeout(1200)
 def test_asv_records_instruction_counts(asv_run, tmp_path):
-    """Real asv, counts on: ``track_instructions`` of a history row is a number (one valgrind pass
-    for the commit), the same row at 5 workers n/a, a harness class has none."""
+    """Real asv, counts on: ``track_instructions`` and ``track_alloc_mb`` of a history row are numbers
+    (one valgrind pass and one native pass for the commit), the same row at 5 workers n/a, a harness
+    class has none."""
     work, newest = asv_run["dir"], asv_run["hashes"][standin.COMMITS[-1]]
     conf = json.loads((work / "asv.conf.json").read_text())
     conf["results_dir"] = str(tmp_path / "results")  # the fixture's env, results of their own
@@ -330,5 +331,9 @@ def test_asv_records_instruction_counts(asv_run, tmp_path):
     assert 1e5 < control < module < 1e8, (control, module)
     assert is_na(value(got, "file_ingest.DirectoryModule.track_instructions", 60, "module", 5))
     assert is_number(value(got, "file_ingest.DirectoryModule.time_run", 60, "module", 1))
+    # the allocation peaks came with the counts: stac-manager's run allocates more than the plain loop
+    alloc = value(got, "file_ingest.DirectoryModule.track_alloc_mb", 60, "module", 1)
+    assert 0 < value(got, "file_ingest.Control.track_alloc_mb", 60, "loop", 1) < alloc < 100, alloc
+    assert is_na(value(got, "file_ingest.DirectoryModule.track_alloc_mb", 60, "module", 5))
     suite = json.loads((tmp_path / "results" / "benchmarks.json").read_text())
     assert "file_ingest.Directory.track_instructions" not in suite  # the harness rows have no count

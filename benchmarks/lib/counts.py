@@ -16,7 +16,8 @@ read them.  The
 key is a digest of the installed stac-manager's files, the suite's code and ``COUNT_ITEMS``:
 another commit, or another suite, is another file.
 
-Counted rows: the history params (``history_params``) at one worker.  With threads the count
+Counted rows: the history params (``history_params``) at one worker; a class whose count follows
+the machine says why in ``instructions_na`` (its allocation peaks are still taken).  With threads the count
 follows the scheduler (n/a, with the reason); a row that is n/a or fails in the counting process
 is n/a or fails here, with the child's reason.  Without valgrind (macOS, Windows, no compiler or
 header) every instruction row is n/a with ``instructions.unavailable()``'s one line; the
@@ -97,17 +98,25 @@ def _entry(value, skipped, error):
     return {"value": value, "skipped": skipped, "error": error}
 
 
+def uncounted(cls):
+    """Why ``cls``'s instructions are not counted (its ``instructions_na``), or None."""
+    return getattr(cls, "instructions_na", None)
+
+
 def count_commit(classes, path, found):
     """Count every row of ``classes`` (instructions under valgrind, allocations natively, side by
     side), merge them into ``found`` (what ``path`` holds) and keep the whole in ``path``; return it."""
     with ThreadPoolExecutor(2) as pool:
-        counting = pool.submit(instructions.count_rows, specs(classes))
+        counting = pool.submit(instructions.count_rows, specs([c for c in classes if not uncounted(c)]))
         peaking = pool.submit(allocations.peak_rows, specs(classes))
         counted, peaks = counting.result()[0], peaking.result()[0]
-    for key, row in counted.items():
-        peak = peaks.get(key) or allocations.RowPeak(key, 0, error="not measured")
-        found[key] = {"instructions": _entry(row.per_item, row.skipped, row.error),
-                      "allocations": _entry(peak.mb, peak.skipped, peak.error)}
+    for cls in classes:
+        for row in counted_rows(cls):
+            key = row_key(cls, row)
+            count, peak = counted.get(key), peaks.get(key) or allocations.RowPeak(key, 0, error="not measured")
+            found[key] = {"instructions": _entry(count.per_item, count.skipped, count.error) if count
+                          else _entry(None, uncounted(cls), None),
+                          "allocations": _entry(peak.mb, peak.skipped, peak.error)}
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps(found, indent=1, sort_keys=True))
     os.replace(tmp, path)
@@ -123,7 +132,7 @@ def measured(cls, params, kind):
     commit; n/a or a failure as the measuring process saw it."""
     reason = "counts are off (STAC_BENCH_COUNTS=0)" if not COUNTS else None
     if kind == "instructions" and reason is None:
-        reason = instructions.unavailable()
+        reason = uncounted(cls) or instructions.unavailable()
     if reason is not None:
         raise SkipNotImplemented(reason)
     if not is_counted(cls, **dict(zip(cls.param_names, params, strict=True))):
@@ -157,7 +166,8 @@ class Counted(abc.ABC):
             COUNTED.append(cls)
             # the rows not counted are n/a before their setup runs (asv's skip_params)
             where = functools.partial(is_counted, cls)
-            cls.track_instructions = measured_where(Counted.track_instructions, cls.params, cls.param_names, where)
+            nowhere = (lambda **row: False) if uncounted(cls) else where
+            cls.track_instructions = measured_where(Counted.track_instructions, cls.params, cls.param_names, nowhere)
             cls.track_alloc_mb = measured_where(Counted.track_alloc_mb, cls.params, cls.param_names, where)
 
     @abc.abstractmethod
