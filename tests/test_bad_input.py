@@ -90,9 +90,31 @@ def mutate(root, what):
         conf = json.loads((root / "asv.conf.json").read_text())
         conf["repo"] = "https://example.invalid/stac-manager.git"
         (root / "asv.conf.json").write_text(json.dumps(conf))
+    elif what in ("commits", "short-commits"):
+        hashes = [json.loads(result_file(root, c).read_text())["commit_hash"] for c in (BASE, HEAD)]
+        (root / "commits.txt").write_text("\n".join(hashes if what == "commits" else [BASE]) + "\n")
+    elif what.endswith("shard"):
+        spoil_shard(root, what)
     elif what == "pipe-subject":
         git(root / "repo", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "--allow-empty",
             "-qm", "a | b")
+
+
+def spoil_shard(root, what):
+    """A shard's results folder beside the committed copy: as it is, or spoiled."""
+    shutil.copytree(root / "results", root / "shard")
+    path = next((root / "shard" / MACHINE).glob(f"{HEAD}-*.json"))
+    data = json.loads(path.read_text())
+    if what == "conflicting-shard":  # the same commit's wall time, measured again
+        name = next(n for n in data["results"] if n.endswith(".time_run") and data["results"][n][0])
+        data["results"][name][0] = [v * 1.1 if isinstance(v, float) else v for v in data["results"][name][0]]
+    elif what == "other-env-shard":
+        data["requirements"]["numpy"] = "2.0.0"
+    elif what == "bumped-shard":
+        bench = json.loads((root / "shard" / "benchmarks.json").read_text())
+        bench["file_ingest.Control.time_run"]["version"] += "-bumped"
+        (root / "shard" / "benchmarks.json").write_text(json.dumps(bench))
+    path.write_text(json.dumps(data))
 
 
 R = ("--results", "results")
@@ -203,6 +225,28 @@ CASES = [
      "cannot serve on 127.0.0.1"),
     # bench.py
     ("bench-no-config", "bench", ("full", "--config", "nope.json"), None, "asv config not found"),
+    ("bench-shard-3-of-2", "bench", ("history", "HASHFILE:commits.txt", "--shard", "3/2", "--config", "asv.conf.json"),
+     "commits", "K must be 1 to N"),
+    ("bench-shard-word", "bench", ("history", "HASHFILE:commits.txt", "--shard", "x", "--config", "asv.conf.json"),
+     "commits", "--shard must be K/N"),
+    ("bench-shard-no-hashfile", "bench", ("history", "main^!", "--shard", "1/2", "--config", "asv.conf.json"), None,
+     "needs one HASHFILE:path range"),
+    ("bench-shard-short-hash", "bench", ("history", "HASHFILE:commits.txt", "--shard", "1/2", "--config",
+                                         "asv.conf.json"), "short-commits", "not a full commit hash"),
+    # shards.py: a split of a bad list, a merge that would mix suites or environments or overwrite
+    ("shards-split-3-of-2", "shards", ("split", "--shard", "3/2", "commits.txt"), "commits", "K must be 1 to N"),
+    ("shards-split-word", "shards", ("split", "--shard", "x", "commits.txt"), "commits", "--shard must be K/N"),
+    ("shards-split-short-hash", "shards", ("split", "--shard", "1/2", "commits.txt"), "short-commits",
+     "not a full commit hash"),
+    ("shards-split-no-file", "shards", ("split", "--shard", "1/2", "nowhere.txt"), None, "cannot read the commit list"),
+    ("shards-merge-two-values", "shards", ("merge", "results", "shard"), "conflicting-shard",
+     f"two values for commit {HEAD}"),
+    ("shards-merge-suite-version", "shards", ("merge", "results", "shard"), "bumped-shard",
+     "different benchmark suite version: file_ingest.Control.time_run"),
+    ("shards-merge-environment", "shards", ("merge", "results", "shard"), "other-env-shard", "different environment"),
+    ("shards-merge-into-a-file", "shards", ("merge", "file.txt", "shard"), "shard", "is a file"),
+    ("shards-merge-not-results", "shards", ("merge", "out", "mine"), None, "not an asv results folder"),
+    ("shards-merge-into-a-shard", "shards", ("merge", "shard", "shard"), "shard", "also one of the shards"),
 ]
 
 
@@ -247,10 +291,11 @@ def test_every_flag_of_every_tool_is_in_the_table():
                       "--branch", "-b", "--commit", "-c", "--config", "--results", "--preview", "--target", "-m",
                       "-f", "-o", "--quick"}
     flags = set()
-    for tool in ("report", "premerge", "publish", "bench"):
+    subcommands = {"report": ("report", "compare", "history"), "bench": ("history", "full"),
+                   "shards": ("split", "merge")}
+    for tool in ("report", "premerge", "publish", "bench", "shards"):
         out = run_tool(tool, ["--help"], ROOT).stdout
-        if tool == "report":
-            out += "".join(run_tool(tool, [sub, "--help"], ROOT).stdout for sub in ("report", "compare", "history"))
+        out += "".join(run_tool(tool, [sub, "--help"], ROOT).stdout for sub in subcommands.get(tool, ()))
         flags |= set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", out))
     tabled = {a for c in CASES for a in c[2] if a.startswith("--")}
     assert flags - tabled - takes_anything == set()

@@ -16,7 +16,11 @@ The report printed afterwards is the run's: its machine (``--machine``, else thi
 picks it) and the newest commit it wrote results for.
 
 RANGE is anything ``asv run`` takes (``main^!``, ``HASHFILE:commits.txt``, ``v1..v2``);
-default ``main^!``.  After the run the PRD report of the newest commit run is printed, even
+default ``main^!``.  ``--shard K/N`` with one ``HASHFILE:`` range runs shard K of N of its commits
+(``tools.shards``: a commit's shard is a hash of its id; an empty shard runs nothing, exit 0).
+A ``--bench`` after ``--`` replaces the profile's selection; ``STAC_BENCH_ASV_ARGS`` is appended to
+the args after ``--`` (the tests run the history workflow's command lines as they are, on a few
+classes).  After the run the PRD report of the newest commit run is printed, even
 when benchmarks failed (asv exits 2 then): a failure is a finding, and the report says so.
 Exit code: asv's.
 """
@@ -26,6 +30,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from tools.reporting.config import load_config
 from tools.reporting.errors import ReportError
 from tools.reporting.inputs import host_machine
 from tools.reporting.results import parse_result_file
+from tools.shards import ShardError, parse_shard, read_commits, split
 
 PROFILES = ("history", "full")
 #: What the history profile measures of its classes: the checked wall time and the memory
@@ -107,13 +113,16 @@ class Run:
     def asv_args(self, args):
         argv = ["run", "--config", args.config]
         regex = bench_regex(self.profile)
-        if regex:
-            argv += ["--bench", regex, "--skip-existing"]
+        if regex:  # the history profile: its classes (unless -- --bench chose), never over what is there
+            argv += ([] if selected(args.asv_args) else ["--bench", regex]) + ["--skip-existing"]
         if args.machine:
             argv += ["--machine", args.machine]
         return argv + list(args.asv_args) + (args.range or ["main^!"])
 
     def __call__(self, args):
+        if getattr(args, "empty_shard", False):  # --shard: this shard of the HASHFILE has no commit
+            print(f"bench.py: shard {args.shard} of {args.shard_of} has no commits: nothing to run", file=sys.stderr)
+            return 0
         asv = [sys.executable, "-m", "asv"]
         log = Path(args.config).resolve().parent / ".asv" / "bench.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +147,29 @@ class Run:
             report += ["--commit", commit] if commit else []
             report_main(report)
         return code
+
+
+def selected(asv_args):
+    """Whether the args after ``--`` choose the benchmarks themselves (``--bench``/``-b``)."""
+    return any(a in ("-b", "--bench") or a.startswith("--bench=") for a in asv_args)
+
+
+def shard_range(args, config):
+    """``--shard K/N``: the one ``HASHFILE:`` range replaced by its shard's commits, written to
+    ``<config's folder>/.asv/shard-K-of-N.txt`` (``args.empty_shard`` when the shard has none).
+    ShardError on bad input."""
+    k, n = parse_shard(args.shard)
+    ranges = args.range or []
+    if len(ranges) != 1 or not ranges[0].startswith("HASHFILE:"):
+        raise ShardError("--shard needs one HASHFILE:path range (the commit list to split)")
+    commits = split(read_commits(ranges[0].split(":", 1)[1]), k, n)
+    args.shard, args.shard_of, args.empty_shard = k, n, not commits
+    if not commits:
+        return ranges
+    path = Path(config).resolve().parent / ".asv" / f"shard-{k}-of-{n}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{c}\n" for c in commits))
+    return [f"HASHFILE:{path}"]
 
 
 def result_files(results_dir, machine):
@@ -182,6 +214,7 @@ def build_parser():
         p.add_argument("range", nargs="*", help="asv run range(s); default main^!")
         p.add_argument("--config", default=str(ROOT / "asv.conf.json"))
         p.add_argument("--machine", help="asv machine name (default: this machine's)")
+        p.add_argument("--shard", metavar="K/N", help="run shard K of N of the one HASHFILE: range's commits")
         p.add_argument("--no-report", action="store_true", help="do not print the report afterwards")
         p.add_argument("--verbose", "-v", action="store_true", help="asv's whole output on stderr (else: "
                        "a line per step; the whole of it in .asv/bench.log)")
@@ -197,11 +230,14 @@ def main(argv=None):
     cut = argv.index("--") if "--" in argv else len(argv)
     parser = build_parser()
     args = parser.parse_args(argv[:cut])
-    args.asv_args = argv[cut + 1:]  # after --: passed to asv run as they are
+    # after --: passed to asv run as they are
+    args.asv_args = argv[cut + 1:] + shlex.split(os.environ.get("STAC_BENCH_ASV_ARGS", ""))
     if hasattr(args, "config"):
         try:
             args.results_dir = load_config(args.config, None, None).results_dir
-        except ReportError as exc:  # before any run: one line, exit 2
+            if args.shard is not None:
+                args.range = shard_range(args, args.config)
+        except (ReportError, ShardError) as exc:  # before any run: one line, exit 2
             parser.exit(2, f"bench.py: error: {exc}\n")
     use_harness_python()
     return args.handler(args)
