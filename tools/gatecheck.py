@@ -7,7 +7,8 @@
 Runs ``tools.premerge --repo PATH COMMIT COMMIT`` N times: COMMIT against itself (premerge
 re-measures it as a twin commit, so each run is two interleaved builds of one tree), where
 every regression is a false alarm; and, with SLOW_COMMIT, ``COMMIT SLOW_COMMIT`` N times, where
-the gate must fail every time.  The two pairs alternate run by run, so a change in the
+the gate must fail every time; each run has a data cache of its own (its instruction counts are
+counted, not read from the previous run's).  The two pairs alternate run by run, so a change in the
 machine's load hits both.  ``--hog N`` keeps N busy processes running beside every run (a
 loaded machine: instruction counts must not care).  Prints a Markdown table: per run the exit
 code, the regressed (and failed) rows, the rows that repeat (instruction counts and allocation
@@ -23,6 +24,8 @@ premerge run failed with bad input (its one line is repeated).
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -98,7 +101,14 @@ def one_run(args, pair, index, base, head, outdir):
     """One premerge run: a row of the table (dict)."""
     out = outdir / f"{pair}-{index}"
     started = time.monotonic()
-    proc = subprocess.run(premerge_cmd(args, base, head, out), capture_output=True, text=True)
+    # a data cache of the run's own: the counts of a commit are kept per commit, and a run that read the
+    # previous run's would measure nothing (the premerge twin of a commit has the same hash every run)
+    data = outdir / f"{pair}-{index}-data"
+    env = dict(os.environ, STAC_BENCH_DATA_DIR=str(data))
+    try:
+        proc = subprocess.run(premerge_cmd(args, base, head, out), capture_output=True, text=True, env=env)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
     if proc.returncode not in (0, 1):
         lines = [x for x in proc.stderr.splitlines() if x.startswith("premerge.py: error")]
         raise premerge.PremergeError((lines or proc.stderr.strip().splitlines() or ["failed"])[-1])

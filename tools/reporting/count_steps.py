@@ -91,8 +91,9 @@ def render_count_changes(suites: dict, threshold: float = COUNT_THRESHOLD) -> st
            "`track_instructions` repeats within 0.5 % on the same code whatever the machine does, so each "
            "change below is a change of the code (stac-manager's, or the suite's for a control).", ""]
     top = largest(suites)
-    if top:
-        out += ["**The largest changes of stac-manager's rows:**", "", table([_change(c) for c in top], HEADERS), ""]
+    out += (["**The largest changes of stac-manager's rows:**", "", table([_change(c) for c in top], HEADERS), ""]
+            if top else [f"**The largest changes of stac-manager's rows:** none of {(threshold - 1) * 100:.0f} % or more.",
+                         ""])
     for name, s in sorted(suites.items()):
         out += [f"### {name}: instructions per item", "",
                 f"{len(s['series'])} series ({sum(x['role'] == 'control' for x in s['series'])} control), "
