@@ -13,7 +13,6 @@ with their own allocator (Arrow's buffers, which the Parquet rows hold; orjson's
 ``bytes`` object and is seen), thread stacks, and freed memory the process keeps.
 """
 
-import dataclasses
 import json
 import statistics
 import subprocess
@@ -22,31 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from .instructions import PREIMPORT, ROOT, Process, child_env
+from .instructions import PREIMPORT, ROOT, Process, RowCount, child_env
 
 
-@dataclasses.dataclass
-class RowPeak:
-    """One row's peaks (bytes, one per measured run), or why there is none."""
-
-    key: str
-    n: int
-    peaks: list = dataclasses.field(default_factory=list)
-    skipped: str = None
-    error: str = None
-    seconds: list = dataclasses.field(default_factory=list)
+class RowPeak(RowCount):
+    """One row's peaks (``counts``: bytes, one per measured run), or why there is none."""
 
     @property
     def mb(self):
         """Median peak, MB; None without one."""
-        return statistics.median(self.peaks) / 1e6 if self.peaks and not self.error else None
-
-    @property
-    def spread(self):
-        """``max / min - 1`` of the peaks; None without one."""
-        if not self.peaks or self.error:
-            return None
-        return max(self.peaks) / min(self.peaks) - 1 if min(self.peaks) > 0 else 0.0
+        return statistics.median(self.counts) / 1e6 if self.counts and not self.error else None
 
 
 def peak_rows(rows, repeats=1, python=None, paths=None, preimport=PREIMPORT, timeout=3600):
@@ -67,7 +51,7 @@ def peak_rows(rows, repeats=1, python=None, paths=None, preimport=PREIMPORT, tim
         for key, got in found.items():
             peak = result[key]
             peak.skipped, peak.error = got.get("skipped"), got.get("error")
-            peak.peaks = list(got.get("peaks") or [])
+            peak.counts = list(got.get("peaks") or [])
             peak.seconds = [got["seconds"]] if got.get("seconds") else []
     return result, procs
 
