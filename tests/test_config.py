@@ -24,6 +24,15 @@ def test_constraints_match_the_asv_matrix_and_the_harness():
             assert harness[name] == version, name
 
 
+def test_the_install_command_pins_what_the_harness_pins():
+    """Packages asv installs beside stac-manager (outside the matrix: the environment keeps its name)."""
+    installed = pins(w for w in asv_conf()["install_command"][0].split() if "==" in w)
+    harness = pins(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+                   if "==" in d)
+    assert installed == {"jsonschema-rs": harness["jsonschema-rs"]}
+    assert not set(installed) & set(asv_conf()["matrix"]["req"])
+
+
 def test_asv_config_builds_with_pip_wheel_and_installs_with_constraints():
     conf = asv_conf()
     assert conf["repo"].endswith("DecentralizedGeo/stac-manager.git")

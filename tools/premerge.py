@@ -281,7 +281,7 @@ def worktree_python(asv, conf, repo):
         code, lines = asv.stream([sys.executable, "-m", "virtualenv", "--quiet", "-p", python, exe.parents[1]])
         if code != 0:
             raise PremergeError(f"cannot create {exe.parents[1]}: {last_message(lines)}")
-    pins = []
+    pins = [pin for pin in shlex.split(conf["install_command"][0]) if "==" in pin]  # what asv installs too
     for name, value in conf.get("matrix", {}).get("req", {}).items():
         value = value[0] if isinstance(value, list) else value
         pins.append(f"{name}=={value}" if value else name)
