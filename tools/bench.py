@@ -2,7 +2,8 @@
 
     python -m tools.bench history [RANGE ...] [-- ASV RUN ARGS]   # what depends on stac-manager
     python -m tools.bench full [RANGE ...] [-- ASV RUN ARGS]      # every row: the PRD matrix
-    python -m tools.bench list {history,full}                     # the benchmarks a profile runs
+    python -m tools.bench scale [RANGE ...] [-- ASV RUN ARGS]     # stac-manager's rows at 1K..100K items
+    python -m tools.bench list {history,full,scale}               # the benchmarks a profile runs
 
 ``history``: every stac-manager (``module``) row of every suite, the import baseline and one
 cheap subject-independent ``Control`` per suite (the noise floor) - the classes whose
@@ -11,7 +12,11 @@ value of their costliest parameter (``history_params``: the API at 0 ms added la
 JSON and Parquet output at stac-manager's default buffer, the pipeline without checkpoints;
 the other values come with a full run).  It runs with ``--skip-existing``, so it never
 re-runs, erases or overwrites a benchmark a commit already has (from a full run, say).
-``full``: every benchmark.  Both feed the same asv series (same names, params, versions).
+``full``: every benchmark but the scale selection.  Both feed the same asv series (same names,
+params, versions).  ``scale``: the scale selection (``benchmarks/scale.py``, the classes whose
+``profile`` is ``"scale"``), stac-manager's sequential rows at every ``STAC_BENCH_SCALES`` size
+(default 1,000, 10,000 and 100,000 items; ``docs/scale.md``), with ``STAC_BENCH_PRELOAD_SCALES=1``;
+its report adds the scaling tables.
 The report printed afterwards is the run's: its machine (``--machine``, else this host's, as asv
 picks it) and the newest commit it wrote results for.
 
@@ -44,7 +49,9 @@ from tools.reporting.inputs import host_machine
 from tools.reporting.results import parse_result_file
 from tools.shards import ShardError, parse_shard, read_commits, split
 
-PROFILES = ("history", "full")
+PROFILES = ("history", "full", "scale")
+#: The suite module of the scale selection: the scale profile runs it alone, the others leave it out.
+SCALE_MODULE = "scale"
 #: What the history profile measures of its classes: the checked wall time and the memory
 #: increment (throughput is n_items / time; the pipeline's stage shares and the write-only
 #: throughput of output and pipeline come with a full run).  Selecting whole benchmarks
@@ -68,8 +75,13 @@ def use_harness_python():
 
 
 def history_classes():
-    """``{"module.Class": class}`` of the benchmark classes in the history profile (the suites are
-    imported here, not when this module is: they import stac-manager's stack)."""
+    """``{"module.Class": class}`` of the benchmark classes in the history profile."""
+    return profile_classes("history")
+
+
+def profile_classes(profile):
+    """``{"module.Class": class}`` of the benchmark classes whose ``profile`` is ``profile`` (the suites
+    are imported here, not when this module is: they import stac-manager's stack)."""
     found = []
     for info in pkgutil.iter_modules(benchmarks.__path__):
         if info.name.startswith("_") or info.ispkg:
@@ -77,7 +89,7 @@ def history_classes():
         module = importlib.import_module(f"benchmarks.{info.name}")
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and not name.startswith("_") \
-                    and getattr(cls, "profile", None) == "history":
+                    and getattr(cls, "profile", None) == profile:
                 found.append((f"{info.name}.{name}", cls))
     return dict(sorted(found))
 
@@ -98,9 +110,11 @@ def _class_regex(name, cls):
 
 
 def bench_regex(profile):
-    """The ``asv run --bench`` regex of ``profile`` (None: everything)."""
+    """The ``asv run --bench`` regex of ``profile``: full is everything but the scale selection."""
     if profile == "full":
-        return None
+        return rf"^(?!{SCALE_MODULE}\.)"
+    if profile == "scale":
+        return rf"^{SCALE_MODULE}\."
     return "^(" + "|".join(_class_regex(n, c) for n, c in history_classes().items()) + ")"
 
 
@@ -113,8 +127,9 @@ class Run:
     def asv_args(self, args):
         argv = ["run", "--config", args.config]
         regex = bench_regex(self.profile)
-        if regex:  # the history profile: its classes (unless -- --bench chose), never over what is there
-            argv += ([] if selected(args.asv_args) else ["--bench", regex]) + ["--skip-existing"]
+        argv += [] if selected(args.asv_args) else ["--bench", regex]  # unless -- --bench chose
+        if self.profile == "history":  # never over what is there
+            argv += ["--skip-existing"]
         if args.machine:
             argv += ["--machine", args.machine]
         return argv + list(args.asv_args) + (args.range or ["main^!"])
@@ -124,6 +139,8 @@ class Run:
             print(f"bench.py: shard {args.shard} of {args.shard_of} has no commits: nothing to run", file=sys.stderr)
             return 0
         asv = [sys.executable, "-m", "asv"]
+        if self.profile == "scale":  # the forkserver prepares the checks of every scale once
+            os.environ["STAC_BENCH_PRELOAD_SCALES"] = "1"
         log = Path(args.config).resolve().parent / ".asv" / "bench.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         runner = Asv(args.config, Path.cwd(), args.verbose, "bench.py", log=log)
@@ -198,11 +215,11 @@ class List:
 
     def __call__(self, args):
         if args.profile == "full":
-            print("every benchmark (no --bench)")
+            print(f"every benchmark but the scale selection (--bench '{bench_regex('full')}')")
             return 0
-        for name, cls in history_classes().items():
-            print(name, getattr(cls, "history_params", "") or "")
-        print(f"\n--bench '{bench_regex(args.profile)}' --skip-existing")
+        for name, cls in profile_classes(args.profile).items():
+            print(name, getattr(cls, "history_params", "") or "", cls.params if args.profile == "scale" else "")
+        print(f"\n--bench '{bench_regex(args.profile)}'" + (" --skip-existing" if args.profile == "history" else ""))
         return 0
 
 

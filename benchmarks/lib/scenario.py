@@ -234,7 +234,7 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def preload(expect=exact, keys=None, loose_props=()):
+def preload(expect=exact, keys=None, loose_props=(), sizes=None):
     """Do the once-per-commit work now, in the process asv forks every benchmark from.
 
     Under ``launch_method = forkserver`` the suite is imported once per commit and every
@@ -243,10 +243,11 @@ def preload(expect=exact, keys=None, loose_props=()):
     item on this suite's 2-core machines) are paid once per commit.  Each suite calls this at
     import; it does nothing where ``subject.preloading()`` says so (asv's discovery and
     ``setup_cache`` processes, pool workers, tests, ``STAC_BENCH_PRELOAD=0``): ``prepare`` in
-    ``setup`` then does the checks' part per process.
+    ``setup`` then does the checks' part per process.  ``sizes``: the ``n_items`` to prepare
+    (default: ``N_ITEMS``; the probe's always).
     """
     if not preloading() or multiprocessing.parent_process() is not None:
         return
     preload_subject()
-    for n in sorted({*N_ITEMS, PROBE_ITEMS}):
+    for n in sorted({*(N_ITEMS if sizes is None else sizes), PROBE_ITEMS}):
         prepare(n, expect, keys, loose_props)

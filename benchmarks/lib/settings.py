@@ -5,6 +5,12 @@
     ``tiny`` (60 items, the test-suite) or a whole number.  The scale is the
     ``n_items`` parameter of every benchmark, so series of different scales
     never mix.
+``STAC_BENCH_SCALES``
+    Comma-separated ``n_items`` of the ``scale`` selection (``benchmarks/scale.py``), default
+    ``1000,10000,100000`` (its own parameter: the other suites keep ``STAC_BENCH_SCALE``).
+``STAC_BENCH_PRELOAD_SCALES``
+    ``1`` (set by ``tools.bench scale``): asv's forkserver prepares the checks of every scale
+    once per commit, not each benchmark process (about 40 s a kind at 100,000 items).
 ``STAC_BENCH_CONCURRENCY``
     Comma-separated worker counts, default ``1,5,10,20,50``.
 ``STAC_BENCH_LATENCY``
@@ -47,6 +53,8 @@ def levels(var, default, minimum):
 
 #: The ``n_items`` parameter (one value per run).
 N_ITEMS = [scale()]
+#: The ``n_items`` parameter of the scale selection (several values in one run).
+SCALES = levels("STAC_BENCH_SCALES", "1000,10000,100000", 1)
 #: The ``concurrency`` parameter.
 CONCURRENCY = levels("STAC_BENCH_CONCURRENCY", "1,5,10,20,50", 1)
 #: The ``latency_ms`` parameter of the API suite: latency the proxy adds per request.
@@ -73,6 +81,11 @@ def out_dir():
 #: Instruction counts on (``track_instructions``), and the items of a counted run.
 COUNTS = os.environ.get("STAC_BENCH_COUNTS", "1") != "0"
 COUNT_ITEMS = levels("STAC_BENCH_COUNT_ITEMS", "30", 1)[0]
+
+
+def preload_scales():
+    """``STAC_BENCH_PRELOAD_SCALES`` is ``1``: the scale selection is what runs."""
+    return os.environ.get("STAC_BENCH_PRELOAD_SCALES", "0") == "1"
 
 
 def preload_enabled():
