@@ -25,6 +25,8 @@ from .metrics import (
 )
 from .results import ResultFile, Row, param_names
 from .rules import DIMINISHING_RETURNS, RULES, VERDICT_BANDS, is_ceiling, strategy_info, strategy_kind
+from .scaling import MODULE as SCALE_MODULE
+from .scaling import build_scaling
 
 
 def scenario_class(prefix: str) -> str:
@@ -264,7 +266,8 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
     machine = db.pick_machine(machine)
     rf = db.select(machine, commit, env, repo)
     rows, stale, removed = current_rows(rf, db.benchmarks)
-    scenarios, others = build_scenarios(rows, db.benchmarks)
+    scale_rows = {k: v for k, v in rows.items() if k.startswith(SCALE_MODULE + ".")}  # its own tables
+    scenarios, others = build_scenarios({k: v for k, v in rows.items() if k not in scale_rows}, db.benchmarks)
     rep = {
         "commit": rf.commit_hash,
         "date": rf.date,
@@ -280,4 +283,6 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
         "removed_ignored": removed,
     }
     rep["findings"] = [*core_findings(rep), phase2(rep), phase1_method(rep), faults(rep)]
+    if scale_rows:
+        rep["scaling"] = build_scaling(scale_rows, db.benchmarks)
     return rep

@@ -168,3 +168,49 @@ def write_steps_chart(suite: dict, chart_dir: str, link_from: str) -> str:
     fig = history_figure(f"{suite['suite']}: stac-manager throughput (controls dashed, steps shaded)",
                          commits, series, "items/s", dashed=set(suite["controls"]), marks=marks)
     return link(save(fig, os.path.join(chart_dir, f"steps-{slug(suite['suite'])}.png")), link_from)
+
+
+# --------------------------------------------------------------------------------------
+# Per item against the collection's size (report, scale selection)
+# --------------------------------------------------------------------------------------
+
+def scaling_series(suite: dict, key: str) -> dict:
+    """{row: [(n, value)]} of one suite's scaling table (``us_per_item`` or ``mb_per_1k``)."""
+    out = {}
+    for r in suite["rows"]:
+        label = r["row"] + "".join(f" {k}={v}" for k, v in r["params"].items() if k not in ("strategy", "concurrency"))
+        pts = [(n, c[key]) for n, c in sorted(r["cells"].items()) if c[key] is not None]
+        if pts:
+            out[label] = pts
+    return out
+
+
+def scaling_figure(suite: dict):
+    """Two panels against n (log): µs per item, MB of peak memory per 1,000 items; a line per row."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    for ax, key, ylabel in ((axes[0], "us_per_item", "µs per item (time_run / n)"),
+                            (axes[1], "mb_per_1k", "MB of peak memory per 1,000 items")):
+        for label, pts in scaling_series(suite, key).items():
+            ax.plot([n for n, _ in pts], [v for _, v in pts], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(suite["sizes"], [f"{n:,}" for n in suite["sizes"]])
+        ax.minorticks_off()
+        ax.set_xlabel("n_items")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{suite['suite']}: per item against the collection's size (flat = linear)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_scaling_charts(suites: list, chart_dir: str, link_from: str) -> dict:
+    """A chart per suite of the scaling tables with two or more sizes: {suite: relative link}."""
+    out = {}
+    for s in suites:
+        if len(s["sizes"]) >= 2:
+            path = save(scaling_figure(s), os.path.join(chart_dir, f"scaling-{slug(s['suite'])}.png"))
+            out[s["suite"]] = link(path, link_from)
+    return out

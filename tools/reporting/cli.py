@@ -100,6 +100,8 @@ class Report:
         where = chart_dir(args)
         if where is not None:
             rep["charts"] = charts.write_report_charts(rep, where, link_base(args))
+            if rep.get("scaling"):
+                rep["scaling_charts"] = charts.write_scaling_charts(rep["scaling"], where, link_base(args))
         emit(args, render_report(rep), rep)
         return EXIT_OK, db
 

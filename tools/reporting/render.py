@@ -9,6 +9,7 @@ from tabulate import tabulate
 from .gate import CATEGORIES
 from .metrics import fmt_num, fmt_value
 from .rules import DIMINISHING_RETURNS
+from .scaling import GROWTH_FACTOR, HOLDS_EXPONENT, MEMORY_FLOOR_MB, n_label
 
 TABLEFMT = "github"
 
@@ -167,6 +168,37 @@ def render_findings(rep: dict) -> list:
     return out
 
 
+def _scaled(c: dict, key: str, status: str) -> str:
+    return fmt_num(c[key]) if c[key] is not None else c[status]
+
+
+def render_scaling(suites: list, pictures: dict) -> list:
+    """The scale selection's tables: a table (and a chart) per suite."""
+    if not suites:
+        return []
+    out = ["### Scaling", "",
+           f"Per item against the collection's size, one run each (`tools.bench scale`). Time: `linear` while the "
+           f"per-item cost at the largest n is within {GROWTH_FACTOR:g}x of the smallest's; memory: `holds the "
+           f"items` when the peak grows at least as n^{HOLDS_EXPONENT:g} (the smallest peak counted as at least "
+           f"{MEMORY_FLOOR_MB:g} MB), else it streams (docs/scale.md).", ""]
+    for s in suites:
+        sizes = s["sizes"]
+        headers = (["Row"] + [f"µs/item {n_label(n)}" for n in sizes] + [f"MB/1K items {n_label(n)}" for n in sizes]
+                   + ["Time", "Memory"])
+        lines = []
+        for r in s["rows"]:
+            cells = [r["cells"].get(n) for n in sizes]
+            extra = ", ".join(f"{k}={v}" for k, v in r["params"].items() if k not in ("strategy", "concurrency"))
+            lines.append([f"`{r['row']}`" + (f" ({extra})" if extra else "")]
+                         + [_scaled(c, "us_per_item", "time_status") if c else "—" for c in cells]
+                         + [_scaled(c, "mb_per_1k", "mem_status") if c else "—" for c in cells]
+                         + [r["time_verdict"] or "—", r["memory_verdict"] or "—"])
+        out += [f"#### {s['suite']}", "", table(lines, headers), ""]
+        if s["suite"] in pictures:
+            out += [f"![{s['suite']}: per item against n]({pictures[s['suite']]})", ""]
+    return out
+
+
 def render_report(rep: dict) -> str:
     out = [
         f"## Benchmark report — commit `{rep['commit'][:8]}`",
@@ -178,7 +210,8 @@ def render_report(rep: dict) -> str:
         "",
     ]
     out += render_findings(rep)
-    if not rep["scenarios"] and not rep["other_benchmarks"]:
+    out += render_scaling(rep.get("scaling") or [], rep.get("scaling_charts") or {})
+    if not rep["scenarios"] and not rep["other_benchmarks"] and not rep.get("scaling"):
         out += ["_No current results for this commit (all rows stale or none recorded)._", ""]
     for s in rep["scenarios"]:
         out.append(render_scenario(s, chart=(rep.get("charts") or {}).get(s["title"])))

@@ -1,0 +1,118 @@
+"""The scale selection's tables: per-item cost and memory of each row against ``n_items``, and a verdict.
+
+The scale selection (``benchmarks/scale.py``) runs each of stac-manager's sequential rows at
+several ``n_items`` in one run.  Per row (a class, at its other parameters), each size gives
+microseconds per item (``time_run`` / n) and MB of peak memory per 1,000 items
+(``track_mem_mb`` / n × 1,000).  The verdicts compare the smallest and the largest size that
+have a number (``docs/scale.md``):
+
+* time: ``linear`` while the per-item cost at the largest n is at most ``GROWTH_FACTOR`` (1.5)
+  times the smallest's (on the suite's 2-core VMs two runs of the same code differ by up to
+  1.5x; an n log n cost grows 1.67x from 1K to 100K, a quadratic one 100x); beyond it,
+  ``per-item cost grows x.xx from 1K to 100K``.
+* memory: ``memory grows with n: holds the items`` when the peak grows at least as the square
+  root of n (``HOLDS_EXPONENT`` 0.5: a row that holds its items grows as n, one that streams stays
+  flat), the smallest size's peak counted as at least ``MEMORY_FLOOR_MB`` (RSS moves by a few MB
+  between runs); else ``memory bounded: streams``.
+
+A size that failed or is n/a is shown as such and left out of the verdict; a row with fewer than
+two sizes measured has no verdict.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .metrics import cell_status, param_value, split_name
+
+#: The suite module of the scale selection.
+MODULE = "scale"
+#: The suite of a row, from its class name's prefix (``scale.FileDirectory``: file ingest).
+SUITES = (("File", "file ingest"), ("Api", "API search"), ("Output", "output"), ("Pipeline", "pipeline"))
+#: "linear" while the per-item cost grows at most this much from the smallest to the largest n.
+GROWTH_FACTOR = 1.5
+#: "holds the items" when the peak grows at least as n ** HOLDS_EXPONENT.
+HOLDS_EXPONENT = 0.5
+#: The smallest size's peak counts as at least this (MB): below it, RSS increments are noise.
+MEMORY_FLOOR_MB = 5.0
+TIME, MEMORY = "time_run", "track_mem_mb"
+
+
+def n_label(n: int) -> str:
+    """1000 -> '1K', 100000 -> '100K', 240 -> '240'."""
+    return f"{n // 1000}K" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def suite_of(cls: str) -> str:
+    name = cls.rsplit(".", 1)[-1]
+    return next((suite for prefix, suite in SUITES if name.startswith(prefix)), "other")
+
+
+def time_verdict(points: dict) -> str | None:
+    """``points``: {n: µs per item} of the sizes with a number."""
+    if len(points) < 2:
+        return None
+    small, large = min(points), max(points)
+    growth = points[large] / points[small] if points[small] > 0 else math.inf
+    if growth <= GROWTH_FACTOR:
+        return "linear"
+    return f"per-item cost grows {growth:.2f}x from {n_label(small)} to {n_label(large)}"
+
+
+def memory_verdict(peaks: dict) -> str | None:
+    """``peaks``: {n: peak MB} of the sizes with a number."""
+    if len(peaks) < 2:
+        return None
+    small, large = min(peaks), max(peaks)
+    growth = peaks[large] / max(peaks[small], MEMORY_FLOOR_MB)
+    if growth > 1 and math.log(growth) >= HOLDS_EXPONENT * math.log(large / small):
+        return "memory grows with n: holds the items"
+    return "memory bounded: streams"
+
+
+def _cells(row, pnames: list) -> dict:
+    """{(other params), n: (status, value)} of one benchmark row."""
+    out = {}
+    for combo, v in zip(row.combos(), row.values, strict=False):
+        named = dict(zip(pnames, combo, strict=False))
+        n = param_value(named.pop("n_items", "None"))
+        if isinstance(n, int):
+            others = tuple((k, str(param_value(p))) for k, p in named.items())
+            out[others, n] = (cell_status(v), v)
+    return out
+
+
+def _row(cls: str, others: tuple, sizes: list, times: dict, mems: dict) -> dict:
+    per_item, per_1k, cells = {}, {}, {}
+    for n in sizes:
+        t_status, t = times.get((others, n), ("missing", None))
+        m_status, m = mems.get((others, n), ("missing", None))
+        cells[n] = {"time_s": t if t_status == "ok" else None, "time_status": t_status,
+                    "mem_mb": m if m_status == "ok" else None, "mem_status": m_status}
+        if t_status == "ok":
+            per_item[n] = t * 1e6 / n
+        if m_status == "ok":
+            per_1k[n] = m * 1000 / n
+        cells[n]["us_per_item"], cells[n]["mb_per_1k"] = per_item.get(n), per_1k.get(n)
+    peaks = {n: cells[n]["mem_mb"] for n in sizes if cells[n]["mem_mb"] is not None}
+    return {"row": cls.split(".", 1)[1], "params": dict(others), "cells": cells,
+            "time_verdict": time_verdict(per_item), "memory_verdict": memory_verdict(peaks)}
+
+
+def build_scaling(rows: dict, benchmarks: dict) -> list:
+    """[{suite, sizes, rows: [...]}] of the scale selection's results in ``rows`` (name -> Row)."""
+    by_class: dict = {}
+    for name, row in rows.items():
+        cls, method = split_name(name)
+        if cls.startswith(MODULE + ".") and method in (TIME, MEMORY):
+            pnames = (benchmarks.get(name) or {}).get("param_names") or []
+            by_class.setdefault(cls, {})[method] = _cells(row, pnames)
+    suites: dict = {}
+    for cls in sorted(by_class):
+        times, mems = by_class[cls].get(TIME, {}), by_class[cls].get(MEMORY, {})
+        sizes = sorted({n for _, n in (*times, *mems)})
+        for others in sorted({o for o, _ in (*times, *mems)}):
+            suites.setdefault(suite_of(cls), []).append(_row(cls, others, sizes, times, mems))
+    order = [s for _, s in SUITES] + ["other"]
+    return [{"suite": s, "sizes": sorted({n for r in suites[s] for n in r["cells"]}), "rows": suites[s]}
+            for s in order if s in suites]
