@@ -19,7 +19,7 @@ from .lib.checks import ResultMismatch
 from .lib.itemgen import make_items
 from .lib.readback import SURVIVE
 from .lib.runners import DESIGNS, Runner
-from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
+from .lib.scenario import HISTORY_REPEAT, Scenario, WriteThroughput, measured_where, preload
 from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
 from .lib.strategies import CEILING, SUBJECT, check_workers, kind, names
 from .lib.subject import config_fields, import_subject, make_context, probe
@@ -41,6 +41,8 @@ class _Output(WriteThroughput, Scenario):
 
     version = "3"
     label = "output"
+    #: Write below a memory filesystem (``formats.memory_dir``), not ``STAC_BENCH_OUT_DIR``.
+    in_memory = False
 
     def setup_cache(self):
         return {n: make_items(n) for n in N_ITEMS}
@@ -49,9 +51,10 @@ class _Output(WriteThroughput, Scenario):
         self.n, self.items = n_items, cache[n_items]
         self.label = label
         self.last_wall = None
+        parent = formats.memory_dir() if self.in_memory else None  # n/a without a memory filesystem
         for keys in (None, SURVIVE):  # the checks' once-per-process work, outside the timed runs
             checks.prepare(n_items, keys=keys)
-        self.root = formats.make_root(type(self).__name__)
+        self.root = formats.make_root(type(self).__name__, parent)
 
     def _checked(self, write, check):
         """One run: ``write(directory)`` timed, then ``check(directory)``; the directory is removed."""
@@ -245,6 +248,47 @@ class Control(ItemFiles, counts.Counted):
     profile = "history"
     params = [N_ITEMS, ["loop"], [1], [False]]
     time_run = Scenario.time_run  # its time's drift is the noise floor
+
+
+# --- the same writes into memory: how much of a write is the disk ------------------------------
+
+class _InMemory:
+    """The writes of the class it precedes, into a memory filesystem (``STAC_BENCH_MEMORY_DIR``, default
+    /dev/shm; n/a where it is not a tmpfs): beside the on-disk row of the same name and parameters,
+    the part of the write that is the disk.  Full profile; the write's throughput and the checked
+    time (the memory a row holds does not depend on where it writes: not measured)."""
+
+    version = "1"
+    profile = None
+    in_memory = True
+    track_mem_mb = track_instructions = track_alloc_mb = None
+    history_params = None
+
+
+class ModuleJsonMemory(_InMemory, ModuleJson):
+    """OutputModule(format=json) at its default buffer_size, into memory (sampled as its disk twin)."""
+
+    params = [N_ITEMS, names("output", SUBJECT), [1], [1000]]
+    repeat = HISTORY_REPEAT
+
+
+class ModuleParquetMemory(_InMemory, ModuleParquet):
+    """OutputModule(format=parquet) at its default buffer_size, into memory (sampled as its disk twin)."""
+
+    params = [N_ITEMS, names("output", SUBJECT), [1], [1000]]
+    repeat = HISTORY_REPEAT
+
+
+class ItemFilesMemory(_InMemory, ItemFiles):
+    """The plain loop and the write-only ceiling writing item files, with and without fsync, into memory."""
+
+    params = [N_ITEMS, ["loop", "ceiling_write"], [1], FSYNC]
+
+
+class SingleFileMemory(_InMemory, SingleFile):
+    """Every single-file writer, no fsync, into memory."""
+
+    params = [N_ITEMS, list(formats.SINGLE_FILE), [1], [False]]
 
 
 preload(keys=SURVIVE)

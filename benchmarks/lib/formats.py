@@ -24,14 +24,44 @@ from .itemgen import (
     malformed_files,
     unit_size,
 )
-from .settings import out_dir
+from .settings import memory_base, out_dir
 
 # --- output directories ------------------------------------------------------------------
 
-def make_root(label):
-    """A per-benchmark temporary root below ``settings.out_dir()`` (made in ``setup``, removed in
-    ``teardown``)."""
-    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=out_dir()))
+def make_root(label, parent=None):
+    """A per-benchmark temporary root below ``parent`` (default ``settings.out_dir()``; made in
+    ``setup``, removed in ``teardown``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=out_dir() if parent is None else parent))
+
+
+#: Filesystems that keep their files in memory.
+MEMORY_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def filesystem_type(path, mounts="/proc/self/mounts"):
+    """The type of the filesystem ``path`` is on (its longest mount point in ``mounts``), or None."""
+    try:
+        with open(mounts) as fh:
+            table = [line.split()[1:3] for line in fh if len(line.split()) > 2]
+    except OSError:
+        return None
+    where = os.path.realpath(path)
+    found = [(len(point), kind) for point, kind in table
+             if where == point or where.startswith(point.rstrip("/") + "/")]
+    return max(found)[1] if found else None
+
+
+def memory_dir():
+    """A folder on a memory filesystem for the in-memory output rows (``settings.memory_base()``,
+    default /dev/shm), created; NotImplementedError (n/a) naming why there is none."""
+    base = memory_base()
+    kind = filesystem_type(base) if os.path.isdir(base) else None
+    if kind not in MEMORY_FILESYSTEMS:
+        raise NotImplementedError(f"{base} is not a memory filesystem ({kind or 'no such folder, or no mount table'}"
+                                  f"; set STAC_BENCH_MEMORY_DIR to a tmpfs): no in-memory writes here")
+    root = Path(base) / "stac-manager-benchmarks"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 def fresh_dir(root):

@@ -19,6 +19,8 @@
     Where generated datasets are cached (default ``~/.cache/stac-manager-benchmarks``).
 ``STAC_BENCH_OUT_DIR``
     Where output benchmarks write (default: ``out`` beside the datasets, a real disk).
+``STAC_BENCH_MEMORY_DIR``
+    A memory filesystem (tmpfs) for the output suite's in-memory rows (default ``/dev/shm``).
 ``STAC_BENCH_PRELOAD``
     ``0`` turns off the once-per-commit preload of asv's forkserver (``subject.preloading``).
 ``STAC_BENCH_COUNTS`` / ``STAC_BENCH_COUNT_ITEMS``
@@ -76,6 +78,11 @@ def out_dir():
     root = Path(os.environ.get("STAC_BENCH_OUT_DIR") or cache_dir() / "out")
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def memory_base():
+    """Where the in-memory output rows write: ``STAC_BENCH_MEMORY_DIR``, else ``/dev/shm``."""
+    return Path(os.environ.get("STAC_BENCH_MEMORY_DIR") or "/dev/shm")
 
 
 #: Instruction counts on (``track_instructions``), and the items of a counted run.
