@@ -173,3 +173,51 @@ def test_the_chart_draws_a_line_per_row_with_a_number(crafted):
 
 def scaling_labels(series):
     return sorted(series)
+
+
+# --- disk against memory (tools/reporting/diskmem.py) ----------------------------------------------
+
+def add_one(results_dir, name, param_names, params, values, unit="items/s", commit="aaaa1111"):
+    bench = json.loads((results_dir / "benchmarks.json").read_text())
+    bench[name] = {"name": name, "params": params, "param_names": param_names, "unit": unit, "type": "track",
+                   "version": "1"}
+    (results_dir / "benchmarks.json").write_text(json.dumps(bench))
+    p = next((results_dir / "box").glob(f"{commit}-*.json"))
+    data = json.loads(p.read_text())
+    data["results"][name] = [values, params, "1"]
+    p.write_text(json.dumps(data))
+
+
+def test_each_memory_row_beside_its_disk_twin(tmp_path):
+    dst = tmp_path / "results"
+    shutil.copytree(CRAFTED, dst)
+    module = ["n_items", "strategy", "concurrency", "buffer_size"]
+    add_one(dst, "output.ModuleJson.track_throughput", module, [["1000"], ["'module'"], ["1"], ["100", "1000"]],
+            [900.0, 1000.0])
+    add_one(dst, "output.ModuleJsonMemory.track_throughput", module, [["1000"], ["'module'"], ["1"], ["1000"]],
+            [4000.0])
+    files = ["n_items", "strategy", "concurrency", "fsync"]
+    add_one(dst, "output.ItemFiles.track_throughput", files,
+            [["1000"], ["'loop'", "'threads'"], ["1", "5"], ["False", "True"]], [5000.0, 250.0] + [NAN] * 6)
+    add_one(dst, "output.ItemFilesMemory.track_throughput", files, [["1000"], ["'loop'"], ["1"], ["False", "True"]],
+            [4000.0, NAN])  # memory slower (noise), and one n/a
+    add_one(dst, "output.LonelyMemory.track_throughput", files, [["1000"], ["'loop'"], ["1"], ["False"]], [1.0])
+    rep = report(dst)
+    pairs = {(p["row"], tuple(p["params"].values())): p for p in rep["disk_memory"]}
+    assert set(pairs) == {("output.ModuleJson", ("module", 1, 1000)), ("output.ItemFiles", ("loop", 1, False))}
+    json_pair = pairs["output.ModuleJson", ("module", 1, 1000)]
+    assert (json_pair["disk"], json_pair["memory"], json_pair["n_items"]) == (1000.0, 4000.0, 1000)
+    assert json_pair["disk_share"] == pytest.approx(0.75)
+    assert pairs["output.ItemFiles", ("loop", 1, False)]["disk_share"] == pytest.approx(-0.25)
+    text = render.render_report(rep)
+    assert "### Disk against memory" in text
+    assert cells(text, "`output.ModuleJson`")[1:] == ["strategy=module, concurrency=1, buffer_size=1000", "1,000",
+                                                      "4,000", "75%"]
+    assert cells(text, "`output.ItemFiles`")[-1] == "-25%"
+    assert "disk_memory" not in report(crafted_plain(tmp_path))
+
+
+def crafted_plain(tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(CRAFTED, plain)
+    return plain

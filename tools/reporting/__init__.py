@@ -10,6 +10,7 @@ Modules, one job each, from the bottom up (a module imports only from those abov
 ``results``       read asv's results directory: results files (schema v2), benchmarks.json, commits
 ``inputs``        the checks every command makes of its arguments before any work
 ``columns``       the cells of a scenario table (time / throughput / memory columns, extras)
+``diskmem``       the output rows written to a tmpfs beside their on-disk twins: the disk's share
 ``scaling``       the scale selection: per-item time and memory against n_items, a verdict per row
 ``findings``      the PRD's questions answered from one commit's scenarios (Q1-Q4);
 ``findings_phase2``  Phase 2 concurrency, the Phase 1 method, fault runs

@@ -9,6 +9,7 @@ strategy *name* goes through ``rules.strategy_info``.
 from __future__ import annotations
 
 from .columns import cell, make_row, primary_metrics
+from .diskmem import build_disk_memory
 from .findings import core_findings
 from .findings_phase2 import faults, phase1_method, phase2
 from .metrics import (
@@ -285,4 +286,7 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
     rep["findings"] = [*core_findings(rep), phase2(rep), phase1_method(rep), faults(rep)]
     if scale_rows:
         rep["scaling"] = build_scaling(scale_rows, db.benchmarks)
+    disk_memory = build_disk_memory(rows, db.benchmarks)
+    if disk_memory:
+        rep["disk_memory"] = disk_memory
     return rep

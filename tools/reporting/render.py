@@ -199,6 +199,18 @@ def render_scaling(suites: list, pictures: dict) -> list:
     return out
 
 
+def render_disk_memory(pairs: list) -> list:
+    """Each in-memory output row beside its on-disk twin: how much of the write is the disk."""
+    if not pairs:
+        return []
+    lines = [[f"`{p['row']}`", ", ".join(f"{k}={v}" for k, v in p["params"].items()), fmt_num(p["disk"]),
+              fmt_num(p["memory"]), f"{p['disk_share']:.0%}"] for p in pairs]
+    return ["### Disk against memory", "",
+            "The write's throughput (items/s, the write alone) on disk and into a tmpfs, at the same parameters; "
+            "the disk's share of the write is 1 - disk / memory (below 0: noise).", "",
+            table(lines, ["Row", "Parameters", "Disk", "Memory", "Disk's share of the write"]), ""]
+
+
 def render_report(rep: dict) -> str:
     out = [
         f"## Benchmark report — commit `{rep['commit'][:8]}`",
@@ -211,6 +223,7 @@ def render_report(rep: dict) -> str:
     ]
     out += render_findings(rep)
     out += render_scaling(rep.get("scaling") or [], rep.get("scaling_charts") or {})
+    out += render_disk_memory(rep.get("disk_memory") or [])
     if not rep["scenarios"] and not rep["other_benchmarks"] and not rep.get("scaling"):
         out += ["_No current results for this commit (all rows stale or none recorded)._", ""]
     for s in rep["scenarios"]:
