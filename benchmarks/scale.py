@@ -26,7 +26,7 @@ from .lib import datacache, sources
 from .lib.checks import exact
 from .lib.readback import SURVIVE
 from .lib.scenario import preload
-from .lib.settings import PROBE_ITEMS, SCALES, preload_scales
+from .lib.settings import PROBE_ITEMS, SCALE_SIZES, preload_scales
 
 #: The selection's sampling: at most 3 samples, none started after 20 s (1,000 items get 3,
 #: 100,000 get 1).
@@ -35,7 +35,7 @@ SCALE_REPEAT = (1, 3, 20.0)
 
 def dataset_roots():
     """``{n: dataset root}`` of every scale and the probe dataset (verified, generated if missing)."""
-    return {n: str(datacache.ensure_dataset(n)) for n in {*SCALES, PROBE_ITEMS}}
+    return {n: str(datacache.ensure_dataset(n)) for n in {*SCALE_SIZES, PROBE_ITEMS}}
 
 
 def source_items(root):
@@ -67,7 +67,7 @@ class _Scale:
 # --- file ingest: one row per source stac-manager reads ---------------------------------------
 
 class _File(_Scale, file_ingest._Module):
-    params = [SCALES, ["module"], [1]]
+    params = [SCALE_SIZES, ["module"], [1]]
 
 
 class FileDirectory(_File):
@@ -103,7 +103,7 @@ class FileCollection(_File):
 # --- output: OutputModule at its default buffer_size --------------------------------------------
 
 class _Output(_Scale, output._Module):
-    params = [SCALES, ["module"], [1], [1000]]
+    params = [SCALE_SIZES, ["module"], [1], [1000]]
     track_throughput = None  # the write's own throughput is the output suite's
 
     def setup(self, roots, n_items, strategy, concurrency, buffer_size):
@@ -128,7 +128,7 @@ class OutputParquet(_Output):
 class Pipeline(_Scale, pipeline.PipelineModule):
     """stac-manager end to end (directory -> UpdateModule -> OutputModule json), no checkpoints."""
 
-    params = [SCALES, ["module"], [1], [False]]
+    params = [SCALE_SIZES, ["module"], [1], [False]]
     stand_in = True
     track_throughput = track_share_ingest = track_share_transform = None
     track_share_output = track_share_checkpoint = None
@@ -137,10 +137,10 @@ class Pipeline(_Scale, pipeline.PipelineModule):
 class ApiSearch(_Scale, api_ingest.SearchModule):
     """stac-manager's api mode fetching the whole collection from the loopback STAC API, 0 ms added."""
 
-    params = [SCALES, ["module"], [1], [0]]
+    params = [SCALE_SIZES, ["module"], [1], [0]]
 
 
 if preload_scales():
     for expect, keys, loose in ((exact, None, ()), (exact, SURVIVE, ()),
                                 (pipeline.expected_item, SURVIVE, pipeline.LOOSE_PROPS)):
-        preload(expect, keys, loose, sizes=SCALES)
+        preload(expect, keys, loose, sizes=SCALE_SIZES)

@@ -24,7 +24,7 @@ def standin_sm(standin_at, tmp_path, monkeypatch):
     """The stand-in's newest commit (c4_phase2) importable as ``stac_manager``; output below tmp."""
     standin_at("c4_phase2")
     monkeypatch.setenv("STAC_BENCH_OUT_DIR", str(tmp_path / "out"))
-    monkeypatch.setattr(scale, "SCALES", list(SIZES))
+    monkeypatch.setattr(scale, "SCALE_SIZES", list(SIZES))
 
 
 def _setup(cls, n):
@@ -74,7 +74,7 @@ def test_the_rows_are_the_selections_own_series():
     built on keep their params and versions (the committed series)."""
     for name in ROWS:
         cls = getattr(scale, name)
-        assert cls.profile == "scale" and cls.version == "1" and cls.params[0] == settings.SCALES
+        assert cls.profile == "scale" and cls.version == "1" and cls.params[0] == settings.SCALE_SIZES
         assert cls.track_instructions is None and cls.track_alloc_mb is None
         assert cls.repeat == scale.SCALE_REPEAT
     assert file_ingest.DirectoryModule.params[0] == settings.N_ITEMS and file_ingest.DirectoryModule.profile == "history"
@@ -83,7 +83,7 @@ def test_the_rows_are_the_selections_own_series():
 
 
 def test_scales_come_from_the_environment():
-    script = "from benchmarks.lib import settings; print(settings.SCALES, settings.N_ITEMS)"
+    script = "from benchmarks.lib import settings; print(settings.SCALE_SIZES, settings.N_ITEMS)"
     env = {**os.environ, "STAC_BENCH_SCALES": "240,60,120", "STAC_BENCH_SCALE": "tiny"}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True).stdout

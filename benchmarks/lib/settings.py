@@ -56,7 +56,7 @@ def levels(var, default, minimum):
 #: The ``n_items`` parameter (one value per run).
 N_ITEMS = [scale()]
 #: The ``n_items`` parameter of the scale selection (several values in one run).
-SCALES = levels("STAC_BENCH_SCALES", "1000,10000,100000", 1)
+SCALE_SIZES = levels("STAC_BENCH_SCALES", "1000,10000,100000", 1)
 #: The ``concurrency`` parameter.
 CONCURRENCY = levels("STAC_BENCH_CONCURRENCY", "1,5,10,20,50", 1)
 #: The ``latency_ms`` parameter of the API suite: latency the proxy adds per request.
