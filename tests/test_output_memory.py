@@ -2,6 +2,8 @@
 filesystem (/dev/shm, a tmpfs), n/a with the reason where there is none."""
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -19,9 +21,19 @@ needs_shm = pytest.mark.skipif(formats.filesystem_type("/dev/shm") not in format
 
 @pytest.fixture
 def standin_sm(standin_at, tmp_path, monkeypatch):
+    """The stand-in's c4_phase2; the disk output below tmp, the memory output in a folder of /dev/shm
+    of its own (removed afterwards), where /dev/shm is a tmpfs."""
     standin_at("c4_phase2")
     monkeypatch.setenv("STAC_BENCH_OUT_DIR", str(tmp_path / "out"))
-    monkeypatch.delenv("STAC_BENCH_MEMORY_DIR", raising=False)
+    if formats.filesystem_type("/dev/shm") not in formats.MEMORY_FILESYSTEMS:
+        yield
+        return
+    memory = tempfile.mkdtemp(prefix="test-output-memory-", dir="/dev/shm")
+    monkeypatch.setenv("STAC_BENCH_MEMORY_DIR", memory)
+    try:
+        yield
+    finally:
+        shutil.rmtree(memory, ignore_errors=True)
 
 
 def mounts(tmp_path, *lines):
