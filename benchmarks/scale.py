@@ -12,7 +12,7 @@ OutputModule in JSON and Parquet at its default ``buffer_size`` (``Output*``), t
 (``Pipeline``) and the API search at 0 ms added latency (``ApiSearch``), each at one worker.
 
 Every run is checked whole, as in its own suite.  At 100,000 items the checks' once-per-process
-work (the expected items' digests, about 40 s a kind) is done once per commit in asv's
+work (the expected items' digests, about 17 s a kind) is done once per commit in asv's
 forkserver when ``STAC_BENCH_PRELOAD_SCALES=1`` (``tools.bench scale`` sets it); the pipeline's
 fresh ``updated`` stamps are validated through stand-ins (``validity.stand_in``), as the
 hybrids' are, so the check stays a fraction of the run.  Instruction counts and allocation

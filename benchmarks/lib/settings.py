@@ -10,7 +10,7 @@
     ``1000,10000,100000`` (its own parameter: the other suites keep ``STAC_BENCH_SCALE``).
 ``STAC_BENCH_PRELOAD_SCALES``
     ``1`` (set by ``tools.bench scale``): asv's forkserver prepares the checks of every scale
-    once per commit, not each benchmark process (about 40 s a kind at 100,000 items).
+    once per commit, not each benchmark process (about 17 s a kind at 100,000 items).
 ``STAC_BENCH_CONCURRENCY``
     Comma-separated worker counts, default ``1,5,10,20,50``.
 ``STAC_BENCH_LATENCY``
