@@ -19,7 +19,7 @@ from .lib.checks import ResultMismatch
 from .lib.itemgen import make_items
 from .lib.readback import SURVIVE
 from .lib.runners import DESIGNS, Runner
-from .lib.scenario import HISTORY_REPEAT, Scenario, WriteThroughput, measured_where, preload
+from .lib.scenario import Scenario, WriteThroughput, measured_where, preload
 from .lib.settings import CONCURRENCY, CONDITION_LEVELS, N_ITEMS, PROBE_ITEMS
 from .lib.strategies import CEILING, SUBJECT, check_workers, kind, names
 from .lib.subject import config_fields, import_subject, make_context, probe
@@ -255,8 +255,8 @@ class Control(ItemFiles, counts.Counted):
 class _InMemory:
     """The writes of the class it precedes, into a memory filesystem (``STAC_BENCH_MEMORY_DIR``, default
     /dev/shm; n/a where it is not a tmpfs): beside the on-disk row of the same name and parameters,
-    the part of the write that is the disk.  Full profile; the write's throughput and the checked
-    time (the memory a row holds does not depend on where it writes: not measured)."""
+    the part of the write that is the disk.  Full profile (one sample a row); the write's throughput
+    and the checked time (the memory a row holds does not depend on where it writes: not measured)."""
 
     version = "1"
     profile = None
@@ -266,17 +266,15 @@ class _InMemory:
 
 
 class ModuleJsonMemory(_InMemory, ModuleJson):
-    """OutputModule(format=json) at its default buffer_size, into memory (sampled as its disk twin)."""
+    """OutputModule(format=json) at its default buffer_size, into memory."""
 
     params = [N_ITEMS, names("output", SUBJECT), [1], [1000]]
-    repeat = HISTORY_REPEAT
 
 
 class ModuleParquetMemory(_InMemory, ModuleParquet):
-    """OutputModule(format=parquet) at its default buffer_size, into memory (sampled as its disk twin)."""
+    """OutputModule(format=parquet) at its default buffer_size, into memory."""
 
     params = [N_ITEMS, names("output", SUBJECT), [1], [1000]]
-    repeat = HISTORY_REPEAT
 
 
 class ItemFilesMemory(_InMemory, ItemFiles):

@@ -103,4 +103,3 @@ def test_the_disk_rows_keep_their_series():
     assert output.ModuleJson.params[3] == output.BUFFER_SIZES and output.ModuleJson.version == "3"
     assert output.ItemFiles.in_memory is False and output.ModuleJsonMemory.in_memory is True
     assert output.ModuleJsonMemory.profile is None and output.ModuleJsonMemory.version == "1"
-    assert output.ModuleJsonMemory.repeat == output.ModuleJson.repeat

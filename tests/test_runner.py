@@ -20,6 +20,7 @@ from benchmarks import api_ingest
 from benchmarks.lib import runners
 from benchmarks.lib.runners import Runner
 from benchmarks.lib.scenario import Scenario
+from benchmarks.scale import SCALE_REPEAT
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -269,7 +270,8 @@ def test_pool_workers_of_a_preloading_process_do_not_preload_again(tmp_path):
 
 def test_the_profile_decides_the_sampling():
     """History classes (Controls below full-profile classes included) take up to 3 samples; the
-    full profile's own classes one, as asv reads it: a further sample would redo their setup."""
+    full profile's own classes one, as asv reads it: a further sample would redo their setup; the
+    scale selection's up to 3 within 20 s (one at 100,000 items)."""
     from asv_runner.discovery import disc_benchmarks
 
     from benchmarks.lib.scenario import FULL_REPEAT, HISTORY_REPEAT
@@ -278,12 +280,14 @@ def test_the_profile_decides_the_sampling():
     for bench in disc_benchmarks(str(BENCHMARKS)):
         owner = type(getattr(bench.func, "__self__", None))
         if bench.type == "time" and issubclass(owner, Scenario):
-            history = getattr(owner, "profile", None) == "history"
-            seen[bench.name] = (history, bench.repeat)
-    assert seen["output.Control.time_run"] == (True, HISTORY_REPEAT)  # below ItemFiles
-    assert seen["file_ingest.Control.time_run"] == (True, HISTORY_REPEAT)
-    assert seen["file_ingest.Directory.time_run"] == (False, FULL_REPEAT)
-    wrong = {name: v for name, v in seen.items() if v[1] != (HISTORY_REPEAT if v[0] else FULL_REPEAT)}
+            seen[bench.name] = (getattr(owner, "profile", None), bench.repeat)
+    assert seen["output.Control.time_run"] == ("history", HISTORY_REPEAT)  # below ItemFiles
+    assert seen["file_ingest.Control.time_run"] == ("history", HISTORY_REPEAT)
+    assert seen["file_ingest.Directory.time_run"] == (None, FULL_REPEAT)
+    assert seen["scale.FileDirectory.time_run"] == ("scale", SCALE_REPEAT)  # below DirectoryModule
+    assert seen["output.ModuleJsonMemory.time_run"] == (None, FULL_REPEAT)  # below ModuleJson
+    rule = {"history": HISTORY_REPEAT, "scale": SCALE_REPEAT}
+    wrong = {name: v for name, v in seen.items() if v[1] != rule.get(v[0], FULL_REPEAT)}
     assert not wrong and len(seen) > 20, wrong
 
 
