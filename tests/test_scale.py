@@ -1,8 +1,10 @@
 """The scale selection on small data against the stand-in stac-manager: every row runs and checks
 its result at each of its sizes, and keeps the series of the rows it is built on apart."""
 
+import argparse
 import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ from benchmarks import file_ingest, output, pipeline, scale
 from benchmarks.lib import itemgen, settings
 from benchmarks.lib.checks import ResultMismatch
 from conftest import ROOT
+from tools import bench
 
 #: The tests' scales (``STAC_BENCH_SCALES`` is read at import: ``scale.SCALES`` is the default here).
 SIZES = (60, 120)
@@ -117,3 +120,20 @@ def test_the_forkserver_prepares_every_scale_only_when_asked(asked, tmp_path):
     kinds = {(projected, loose) for n, projected, loose in prepared if n == 240}
     assert sizes == ({3, 60, 120, 240} if asked else {3, 60})
     assert kinds == ({(False, False), (True, False), (True, True)} if asked else set())
+
+
+def test_the_profiles_select_the_scale_module_alone_or_leave_it_out():
+    """``tools.bench scale`` runs ``benchmarks/scale.py`` only; ``full`` everything else; ``history`` its classes."""
+    names = ["scale.FileDirectory.time_run(1000, 'module', 1)", "scale.Pipeline.track_mem_mb",
+             "file_ingest.DirectoryModule.time_run(1000, 'module', 1)", "output.ModuleJsonMemory.track_throughput",
+             "scaled.X.time_run"]
+    picked = {p: [n for n in names if re.search(bench.bench_regex(p), n)] for p in bench.PROFILES}
+    assert picked["scale"] == names[:2]
+    assert picked["full"] == names[2:]
+    assert picked["history"] == ["file_ingest.DirectoryModule.time_run(1000, 'module', 1)"]
+    args = argparse.Namespace(config="asv.conf.json", machine=None, asv_args=[], range=None)
+    assert bench.Run("scale").asv_args(args) == ["run", "--config", "asv.conf.json", "--bench", r"^scale\.",
+                                                 "main^!"]
+    assert "--skip-existing" in bench.Run("history").asv_args(args)
+    args.asv_args = ["--bench", "scale.FileDirectory"]  # chosen after --: the profile's regex steps aside
+    assert bench.Run("scale").asv_args(args)[-3:] == ["--bench", "scale.FileDirectory", "main^!"]
