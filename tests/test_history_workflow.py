@@ -143,6 +143,22 @@ def test_merge_refuses_another_suite_or_environment(tmp_path, capsys, spoil, mes
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+def test_merge_refuses_results_that_describe_the_machine_otherwise(tmp_path, capsys):
+    # As it happened: a shard run under a machine name whose ~/.asv-machine.json entry lacked two
+    # fields wrote results whose params (machine.json's fields) differ from the committed ones;
+    # merged, the dashboard drew the new commits as a second series.
+    target = results_folder(tmp_path / "results", "ab" * 20, {"a.B.time_run": 1.0})
+    shard = results_folder(tmp_path / "shard", "cd" * 20, {"a.B.time_run": 2.0})
+    data = json.loads((shard / "box" / "cdcdcdcd-env-1.json").read_text())
+    (shard / "box" / "cdcdcdcd-env-1.json").write_text(json.dumps(data | {"params": {"python": "3.12", "num_cpu": "2"}}))
+    assert shards.main(["merge", str(target), str(shard)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differ in params" in err[0] and "num_cpu" in err[0], err
+    assert sorted(p.name for p in (target / "box").iterdir()) == ["abababab-env-1.json", "machine.json"]
+    (shard / "box" / "cdcdcdcd-env-1.json").write_text(json.dumps(data))  # described alike: merged
+    assert shards.main(["merge", str(target), str(shard)]) == 0 and (target / "box" / "cdcdcdcd-env-1.json").is_file()
+
+
 # --- the workflow's lines on the stand-in (e2e) --------------------------------------------------
 
 def pick(hashes):

@@ -192,11 +192,21 @@ def merge_file(key, kept, brought, kept_from, from_folder):
     return merged
 
 
+def target_environments(target):
+    """``{machine: (environment, target)}`` of the newest results file the target has per machine:
+    a shard's files must describe the machine as the target's do (``params`` carries machine.json's
+    fields), or the dashboard draws the merged commits as a series of their own."""
+    newest = {}
+    for (machine, _), path in sorted(target.files.items()):
+        newest[machine] = path
+    return {machine: (environment(load(path)), target) for machine, path in newest.items()}
+
+
 def plan(target, shards):
     """``{(machine, file name): data}`` to write into ``target``; every check before any write."""
     check_suite([target, *shards])
     check_machines([target, *shards])
-    merged, origin, envs = {}, {}, {}
+    merged, origin, envs = {}, {}, target_environments(target)
     for shard in shards:
         for key, path in shard.files.items():
             text = path.read_bytes()
@@ -208,9 +218,13 @@ def plan(target, shards):
                 raise ShardError(f"{path} is not an asv results file")
             env = environment(data)
             if key[0] in envs and not same(envs[key[0]][0], env):
+                field, a, b = next((k, envs[key[0]][0][k], env[k]) for k in ENVIRONMENT
+                                   if not same(envs[key[0]][0][k], env[k]))
+                if isinstance(a, dict) and isinstance(b, dict):  # name the keys, not the whole dicts
+                    a, b = ({k: d.get(k) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)} for d in (a, b))
                 raise ShardError(f"different environment: the results for machine {key[0]!r} in "
-                                 f"{envs[key[0]][1]} and {shard} name other pins, Python or environment "
-                                 f"({envs[key[0]][0]['env_name']} and {env['env_name']})")
+                                 f"{envs[key[0]][1]} and {shard} differ in {field} "
+                                 f"({json.dumps(a, sort_keys=True)[:120]} and {json.dumps(b, sort_keys=True)[:120]})")
             envs.setdefault(key[0], (env, shard))
             if key not in merged:
                 merged[key], origin[key] = (load(target.files[key]), target) if key in target.files else (data, shard)
