@@ -3,7 +3,8 @@
 Each class is one row of another suite (the same setup, run and check, by inheritance) with
 ``n_items`` taking every value of ``STAC_BENCH_SCALES`` (default 1,000, 10,000 and 100,000):
 one asv series per row, ``n_items`` its x-axis.  ``tools.bench scale`` runs this module and
-nothing else; the other profiles leave it out (``tools.bench``).  The report's scaling table
+nothing else; the other profiles leave it out (``tools.bench``), and a bare ``asv run`` finds every
+row n/a (``settings.scale_selected``) without generating a dataset.  The report's scaling table
 (``tools.reporting.scaling``) reads ``time_run`` and ``track_mem_mb`` per item against ``n``.
 
 Rows: stac-manager's file ingest of each source it can read (``File*``; the stac-geoparquet
@@ -26,11 +27,14 @@ from .lib import datacache, sources
 from .lib.checks import exact
 from .lib.readback import SURVIVE
 from .lib.scenario import preload
-from .lib.settings import PROBE_ITEMS, SCALE_SIZES, preload_scales
+from .lib.settings import PROBE_ITEMS, SCALE_SIZES, preload_scales, scale_selected
 
 #: The selection's sampling: at most 3 samples, none started after 20 s (1,000 items get 3,
 #: 100,000 get 1).
 SCALE_REPEAT = (1, 3, 20.0)
+#: Why a row is n/a when the selection was not asked for (a bare ``asv run``).
+NOT_SELECTED = ("the scale selection runs with `python -m tools.bench scale` (or STAC_BENCH_SCALES set): "
+                "a bare `asv run` leaves its 100,000 items alone")
 
 
 def dataset_roots():
@@ -61,7 +65,17 @@ class _Scale:
         cls.repeat = SCALE_REPEAT  # after Scenario's, which gives every other profile's class its own
 
     def setup_cache(self):
-        return dataset_roots()
+        return dataset_roots() if scale_selected() else None
+
+    def setup(self, roots, *params):
+        self.require(roots)
+        super().setup(roots, *params)
+
+    @staticmethod
+    def require(roots):
+        """n/a unless the selection was asked for (``setup_cache`` then made no datasets)."""
+        if roots is None:
+            raise NotImplementedError(NOT_SELECTED)
 
 
 # --- file ingest: one row per source stac-manager reads ---------------------------------------
@@ -108,6 +122,7 @@ class _Output(_Scale, output._Module):
 
     def setup(self, roots, n_items, strategy, concurrency, buffer_size):
         # the items to write, from the dataset: a 100,000-item setup_cache would be pickled whole
+        self.require(roots)
         super().setup({n_items: source_items(roots[n_items])}, n_items, strategy, concurrency, buffer_size)
 
 

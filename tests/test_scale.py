@@ -137,3 +137,20 @@ def test_the_profiles_select_the_scale_module_alone_or_leave_it_out():
     assert "--skip-existing" in bench.Run("history").asv_args(args)
     args.asv_args = ["--bench", "scale.FileDirectory"]  # chosen after --: the profile's regex steps aside
     assert bench.Run("scale").asv_args(args)[-3:] == ["--bench", "scale.FileDirectory", "main^!"]
+
+
+@pytest.mark.parametrize("name", ["FileDirectory", "OutputJson"])
+def test_a_bare_asv_run_finds_the_selection_na_and_generates_nothing(standin_sm, monkeypatch, name):
+    """Neither ``tools.bench scale`` (``STAC_BENCH_PRELOAD_SCALES``) nor ``STAC_BENCH_SCALES``: no
+    dataset made in ``setup_cache``, every row n/a naming how to run it."""
+    monkeypatch.delenv("STAC_BENCH_SCALES", raising=False)
+    monkeypatch.delenv("STAC_BENCH_PRELOAD_SCALES", raising=False)
+    cls = getattr(scale, name)
+    made = []
+    monkeypatch.setattr(scale, "dataset_roots", lambda: made.append(1) or {})
+    roots = cls().setup_cache()
+    assert roots is None and not made
+    with pytest.raises(NotImplementedError, match="tools.bench scale"):
+        cls().setup(roots, SIZES[0], *(p[0] for p in cls.params[1:]))
+    monkeypatch.setenv("STAC_BENCH_SCALES", "60,120")
+    assert cls().setup_cache() == {} and made

@@ -72,6 +72,19 @@ def add(results_dir, cls, param_names, params, times, mems, commit="aaaa1111"):
     p.write_text(json.dumps(data))
 
 
+def add_count(results_dir, name, param_names, params, values, commit="aaaa1111"):
+    """A history row's ``track_instructions`` (instructions an item costs) in the crafted results file."""
+    bench = json.loads((results_dir / "benchmarks.json").read_text())
+    p = next((results_dir / "box").glob(f"{commit}-*.json"))
+    data = json.loads(p.read_text())
+    bench[f"{name}.track_instructions"] = {"name": f"{name}.track_instructions", "params": params,
+                                           "param_names": param_names, "unit": "instructions", "type": "track",
+                                           "version": "1"}
+    data["results"][f"{name}.track_instructions"] = [values, params, "1"]
+    (results_dir / "benchmarks.json").write_text(json.dumps(bench))
+    p.write_text(json.dumps(data))
+
+
 @pytest.fixture
 def crafted(tmp_path):
     dst = tmp_path / "results"
@@ -88,6 +101,11 @@ def crafted(tmp_path):
     add(dst, "Pipeline", ["n_items", "strategy", "concurrency", "checkpoint"], [*file_params, ["False"]],
         [3.0, 31.0, None], [50.0, 60.0, NAN])
     add(dst, "FileNdjson", ["n_items", "strategy", "concurrency"], file_params, [NAN] * 3, [NAN] * 3)
+    # the history rows' counts (any n_items; the scale row's other params): the queue's and 5 workers' are not it
+    add_count(dst, "file_ingest.DirectoryModule", ["n_items", "strategy", "concurrency"],
+              [["1000"], ["'module'", "'module_queue'"], ["1", "5"]], [2.5e6, NAN, 9e6, NAN])
+    add_count(dst, "output.ModuleJson", ["n_items", "strategy", "concurrency", "buffer_size"],
+              [["1000"], ["'module'"], ["1"], ["1", "1000"]], [7e6, NAN])  # buffer_size=1000: n/a
     return dst
 
 
@@ -110,6 +128,7 @@ def test_the_tables_hold_per_item_numbers_and_verdicts(crafted):
     assert directory["cells"][1000]["mb_per_1k"] == pytest.approx(20.0)
     assert directory["cells"][100000]["mb_per_1k"] == pytest.approx(0.25)
     assert (directory["time_verdict"], directory["memory_verdict"]) == ("linear", "memory bounded: streams")
+    assert directory["instructions_per_item"] == 2.5e6 and rows["OutputJson"]["instructions_per_item"] is None
     fc = rows["FileFeatureCollection"]
     assert (fc["time_verdict"], fc["memory_verdict"]) == ("linear", "memory grows with n: holds the items")
     assert rows["OutputJson"]["time_verdict"] == "per-item cost grows 4.00x from 1K to 100K"
@@ -134,7 +153,8 @@ def test_the_markdown_and_the_cli(crafted, tmp_path):
     text = render.render_report(report(crafted))
     assert "### Scaling" in text and "#### file ingest" in text and "#### pipeline" in text
     assert cells(text, "`FileDirectory`") == ["`FileDirectory`", "300", "310", "330", "20.0", "2.20", "0.250",
-                                               "linear", "memory bounded: streams"]
+                                               "2.50 M", "linear", "memory bounded: streams"]
+    assert cells(text, "`OutputJson`")[7] == "—" and cells(text, "`FileFeatureCollection`")[7] == "—"
     assert cells(text, "`Pipeline`")[3] == "failed" and cells(text, "`Pipeline`")[6] == "n/a"
     out = tmp_path / "r.md"
     proc = subprocess.run([*tool("report"), "--results", str(crafted), "--commit", "aaaa1111",

@@ -9,7 +9,8 @@
 3. ``formats`` (serialisation, writers) and ``loaders`` (work units, decoders).
 4. ``sources``: the table of on-disk sources (path, writer, units, files).
 5. ``datacache``: the verified dataset cache; ``validity``: documents known valid.
-6. ``checks``: the item check every run passes; ``readback``: checks of what a writer wrote.
+6. ``checks``: the item check every run passes; ``readback``: checks of what a writer wrote;
+   ``largefiles``: the few-large-files source, made from a dataset.
 7. ``subject``: stac-manager's API across its history; ``runners``: the harness designs.
 8. ``scenario``: the base of every benchmark class and the shared measurements; ``counts``:
    ``track_instructions`` and ``track_alloc_mb`` of the history classes, once per commit.

@@ -168,7 +168,8 @@ def data_root():
 
 
 @contextmanager
-def _lock(path):
+def lock(path):
+    """An exclusive lock on the file ``path`` (made if missing) while the block runs."""
     with open(path, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -212,7 +213,7 @@ def ensure_dataset(n):
     except DatasetError:
         pass
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(final.parent / f".n{n}.lock"):
+    with lock(final.parent / f".n{n}.lock"):
         clean_abandoned(final.parent)
         try:  # another process may have regenerated it while we waited
             verify(final, n)

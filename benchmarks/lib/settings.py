@@ -34,9 +34,14 @@ from pathlib import Path
 SCALES = {"tiny": 60, "default": 1000, "prd": 10000}
 
 
+def scale_name():
+    """``STAC_BENCH_SCALE`` as given (``default`` when unset)."""
+    return os.environ.get("STAC_BENCH_SCALE", "default").strip()
+
+
 def scale():
     """The ``n_items`` of this run, from ``STAC_BENCH_SCALE``."""
-    raw = os.environ.get("STAC_BENCH_SCALE", "default").strip()
+    raw = scale_name()
     if raw in SCALES:
         return SCALES[raw]
     if raw.isdigit() and int(raw) > 0:
@@ -93,6 +98,12 @@ COUNT_ITEMS = levels("STAC_BENCH_COUNT_ITEMS", "30", 1)[0]
 def preload_scales():
     """``STAC_BENCH_PRELOAD_SCALES`` is ``1``: the scale selection is what runs."""
     return os.environ.get("STAC_BENCH_PRELOAD_SCALES", "0") == "1"
+
+
+def scale_selected():
+    """The scale selection was asked for: ``tools.bench scale`` (which sets ``STAC_BENCH_PRELOAD_SCALES``)
+    or ``STAC_BENCH_SCALES`` set.  A bare ``asv run`` does neither: its 100,000 items are not run."""
+    return preload_scales() or bool(os.environ.get("STAC_BENCH_SCALES"))
 
 
 def preload_enabled():

@@ -33,20 +33,22 @@ class Strategy:
 
 TABLE = (
     # stac-manager
-    Strategy("module", SUBJECT, ANY, ("file", "api", "output", "pipeline"),
+    Strategy("module", SUBJECT, ANY, ("file", "api", "output", "pipeline", "large_files"),
              "stac-manager's own module (Phase 2 `concurrency`, worker_strategy=semaphore, where declared)"),
     Strategy("module_queue", SUBJECT, ANY, ("file",),
              "IngestModule with Phase 2 worker_strategy=queue (n/a where not declared)"),
+    Strategy("module_per_file", SUBJECT, ANY, ("large_files",),
+             "one IngestModule per file, N of them at once in one event loop"),
     Strategy("concurrent_ingest", HYBRID, ANY, ("pipeline",),
              "item files read by a harness thread pool, then stac-manager's Update/OutputModule"),
     Strategy("concurrent_ingest_batched_output", HYBRID, ANY, ("pipeline",),
              "as concurrent_ingest, each batch written by the same pool in OutputModule's format"),
     # harness designs over work units (runners.DESIGNS)
-    Strategy("loop", HARNESS, SEQUENTIAL, ("file", "output", "pipeline"), "a plain for-loop"),
+    Strategy("loop", HARNESS, SEQUENTIAL, ("file", "output", "pipeline", "large_files"), "a plain for-loop"),
     Strategy("semaphore", HARNESS, ANY, ("file", "output"), "asyncio tasks, at most N in flight"),
     Strategy("queue", HARNESS, ANY, ("file", "output"), "an asyncio.Queue drained by N workers"),
-    Strategy("threads", HARNESS, ANY, ("file", "output"), "a ThreadPoolExecutor of N threads"),
-    Strategy("processes", HARNESS, ANY, ("file", "output"), "a ProcessPoolExecutor of N processes"),
+    Strategy("threads", HARNESS, ANY, ("file", "output", "large_files"), "a ThreadPoolExecutor of N threads"),
+    Strategy("processes", HARNESS, ANY, ("file", "output", "large_files"), "a ProcessPoolExecutor of N processes"),
     # API clients without stac-manager (api_clients.CLIENTS)
     Strategy("pystac_client", HARNESS, SEQUENTIAL, ("api",), "pystac-client, retries configured"),
     Strategy("pystac_client_threads", HARNESS, POOLED, ("api",), "pystac-client in N threads, time-split"),
@@ -60,7 +62,7 @@ TABLE = (
     Strategy("parquet", HARNESS, SEQUENTIAL, ("output",), "one Parquet file (pyarrow, nested columns)"),
     Strategy("geoparquet", HARNESS, SEQUENTIAL, ("output",), "one stac-geoparquet file (rustac)"),
     # upper bounds
-    Strategy("ceiling_read", CEILING, SEQUENTIAL, ("file",), "read the bytes, decode nothing"),
+    Strategy("ceiling_read", CEILING, SEQUENTIAL, ("file", "large_files"), "read the bytes, decode nothing"),
     Strategy("ceiling_parse", CEILING, SEQUENTIAL, ("file",), "read and decode with orjson (pyarrow)"),
     Strategy("ceiling_fetch", CEILING, ANY, ("api",), "the offset pages fetched raw, no parsing"),
     Strategy("ceiling_latency", CEILING, ANY, ("api",), "the added latency alone, N in flight"),

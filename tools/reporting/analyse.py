@@ -285,7 +285,7 @@ def build_report(db, machine=None, commit=None, env=None, repo=None) -> dict:
     }
     rep["findings"] = [*core_findings(rep), phase2(rep), phase1_method(rep), faults(rep)]
     if scale_rows:
-        rep["scaling"] = build_scaling(scale_rows, db.benchmarks)
+        rep["scaling"] = build_scaling(scale_rows, db.benchmarks, counted=rows)
     disk_memory = build_disk_memory(rows, db.benchmarks)
     if disk_memory:
         rep["disk_memory"] = disk_memory

@@ -172,6 +172,10 @@ def _scaled(c: dict, key: str, status: str) -> str:
     return fmt_num(c[key]) if c[key] is not None else c[status]
 
 
+def _count(value) -> str:
+    return f"{value / 1e6:.2f} M" if value else "—"
+
+
 def render_scaling(suites: list, pictures: dict) -> list:
     """The scale selection's tables: a table (and a chart) per suite."""
     if not suites:
@@ -180,11 +184,12 @@ def render_scaling(suites: list, pictures: dict) -> list:
            f"Per item against the collection's size, one run each (`tools.bench scale`). Time: `linear` while the "
            f"per-item cost at the largest n is within {GROWTH_FACTOR:g}x of the smallest's; memory: `holds the "
            f"items` when the peak grows at least as n^{HOLDS_EXPONENT:g} (the smallest peak counted as at least "
-           f"{MEMORY_FLOOR_MB:g} MB), else it streams (docs/scale.md).", ""]
+           f"{MEMORY_FLOOR_MB:g} MB), else it streams (docs/scale.md). Instructions/item: the count of the "
+           f"history row the row is built on, at 30 items (it repeats to 0.5 %; wall time does not).", ""]
     for s in suites:
         sizes = s["sizes"]
         headers = (["Row"] + [f"µs/item {n_label(n)}" for n in sizes] + [f"MB/1K items {n_label(n)}" for n in sizes]
-                   + ["Time", "Memory"])
+                   + ["Instructions/item", "Time", "Memory"])
         lines = []
         for r in s["rows"]:
             cells = [r["cells"].get(n) for n in sizes]
@@ -192,7 +197,8 @@ def render_scaling(suites: list, pictures: dict) -> list:
             lines.append([f"`{r['row']}`" + (f" ({extra})" if extra else "")]
                          + [_scaled(c, "us_per_item", "time_status") if c else "—" for c in cells]
                          + [_scaled(c, "mb_per_1k", "mem_status") if c else "—" for c in cells]
-                         + [r["time_verdict"] or "—", r["memory_verdict"] or "—"])
+                         + [_count(r.get("instructions_per_item")), r["time_verdict"] or "—",
+                            r["memory_verdict"] or "—"])
         out += [f"#### {s['suite']}", "", table(lines, headers), ""]
         if s["suite"] in pictures:
             out += [f"![{s['suite']}: per item against n]({pictures[s['suite']]})", ""]

@@ -36,6 +36,15 @@ HOLDS_EXPONENT = 0.5
 #: The smallest size's peak counts as at least this (MB): below it, RSS increments are noise.
 MEMORY_FLOOR_MB = 5.0
 TIME, MEMORY = "time_run", "track_mem_mb"
+#: The history row each scale row is built on (``benchmarks/scale.py``): its ``track_instructions``
+#: (instructions an item costs, counted at 30 items whatever ``n``) stands beside the row's wall time.
+COUNTED_BASE = {"FileDirectory": "file_ingest.DirectoryModule",
+                "FileFeatureCollection": "file_ingest.FeatureCollectionModule",
+                "FileNdjson": "file_ingest.NdjsonModule", "FileParquet": "file_ingest.ParquetModule",
+                "FileCollection": "file_ingest.CollectionRootModule", "OutputJson": "output.ModuleJson",
+                "OutputParquet": "output.ModuleParquet", "Pipeline": "pipeline.PipelineModule",
+                "ApiSearch": "api_ingest.SearchModule"}
+COUNT = "track_instructions"
 
 
 def n_label(n: int) -> str:
@@ -99,8 +108,19 @@ def _row(cls: str, others: tuple, sizes: list, times: dict, mems: dict) -> dict:
             "time_verdict": time_verdict(per_item), "memory_verdict": memory_verdict(peaks)}
 
 
-def build_scaling(rows: dict, benchmarks: dict) -> list:
-    """[{suite, sizes, rows: [...]}] of the scale selection's results in ``rows`` (name -> Row)."""
+def instructions_per_item(cls: str, others: tuple, rows: dict, benchmarks: dict) -> float | None:
+    """The instructions an item costs in the history row ``cls`` is built on, at the same other
+    parameters (any ``n_items``: it is counted at 30 items), where this commit has a count."""
+    name = f"{COUNTED_BASE.get(cls.split('.', 1)[1], '')}.{COUNT}"
+    if name not in rows:
+        return None
+    cells = _cells(rows[name], (benchmarks.get(name) or {}).get("param_names") or [])
+    return next((v for (o, _), (status, v) in cells.items() if o == others and status == "ok"), None)
+
+
+def build_scaling(rows: dict, benchmarks: dict, counted: dict | None = None) -> list:
+    """[{suite, sizes, rows: [...]}] of the scale selection's results in ``rows`` (name -> Row);
+    ``counted``: the commit's other rows, whose instruction counts go beside the scale rows'."""
     by_class: dict = {}
     for name, row in rows.items():
         cls, method = split_name(name)
@@ -112,7 +132,9 @@ def build_scaling(rows: dict, benchmarks: dict) -> list:
         times, mems = by_class[cls].get(TIME, {}), by_class[cls].get(MEMORY, {})
         sizes = sorted({n for _, n in (*times, *mems)})
         for others in sorted({o for o, _ in (*times, *mems)}):
-            suites.setdefault(suite_of(cls), []).append(_row(cls, others, sizes, times, mems))
+            row = _row(cls, others, sizes, times, mems)
+            row["instructions_per_item"] = instructions_per_item(cls, others, counted or {}, benchmarks)
+            suites.setdefault(suite_of(cls), []).append(row)
     order = [s for _, s in SUITES] + ["other"]
     return [{"suite": s, "sizes": sorted({n for r in suites[s] for n in r["cells"]}), "rows": suites[s]}
             for s in order if s in suites]

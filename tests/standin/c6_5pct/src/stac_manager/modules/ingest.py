@@ -52,6 +52,8 @@ class IngestModule:
 
     async def _fetch_directory(self, directory):
         files = sorted(directory.glob("*.json"))
+        if not files:  # as stac-manager's DataProcessingError
+            raise ValueError(f"No JSON files found in directory: {directory}")
         workers = getattr(self.config, "concurrency", 1)
         if workers == 1:
             for f in files:
