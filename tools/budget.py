@@ -70,25 +70,36 @@ def split(results_dir, commit, wall):
     return build, benches, max(0.0, wall - build - benches)
 
 
-def recorded_seconds(data):
-    """(build/install, benchmarks incl. setup_cache) seconds that asv recorded in one results file."""
+def _module(key):
+    """The suite module of a results key: ``file_ingest.X.time_run`` or ``<setup_cache file_ingest:47>``."""
+    return key.removeprefix("<setup_cache ").split(".")[0].split(":")[0]
+
+
+def recorded_seconds(data, scale=False):
+    """(build/install, benchmarks incl. setup_cache) seconds that asv recorded in one results file: of
+    every suite but the scale selection, which is a profile of its own, or (``scale``) of it alone."""
     durations = data.get("durations", {})
     build = sum(v for k, v in durations.items() if k.startswith("<build"))
-    caches = sum(v for k, v in durations.items() if k.startswith("<setup_cache"))
+    caches = sum(v for k, v in durations.items()
+                 if k.startswith("<setup_cache") and (_module(k) == bench.SCALE_MODULE) == scale)
     col = data["result_columns"].index("duration")
-    benches = sum(row[col] for row in data["results"].values() if len(row) > col and row[col])
+    benches = sum(row[col] for name, row in data["results"].items()
+                  if len(row) > col and row[col] and (_module(name) == bench.SCALE_MODULE) == scale)
     return build, benches + caches
 
 
 def recorded(machine_dir):
     """Print the recorded cost of every commit in ``machine_dir``, grouped by profile."""
     history = set(bench.history_classes())
-    rows = []
+    rows, scaled = [], []
     for path in sorted(Path(machine_dir).glob("*.json")):
         if path.name == "machine.json":
             continue
         data = json.loads(path.read_text())
-        classes = {name.rsplit(".", 1)[0] for name in data.get("results", {})}
+        classes = {name.rsplit(".", 1)[0] for name in data.get("results", {})
+                   if _module(name) != bench.SCALE_MODULE}
+        if len(classes) < len({name.rsplit(".", 1)[0] for name in data.get("results", {})}):
+            scaled.append((data["commit_hash"][:8], recorded_seconds(data, scale=True)[1]))
         # a run of a few full-profile classes is neither profile's cost
         profile = "history" if classes <= history else ("full" if classes >= history else "partial")
         build, benches = recorded_seconds(data)
@@ -106,6 +117,9 @@ def recorded(machine_dir):
     if full:  # a handful of heads, each run with the suite of its day: each one's own cost
         print("\n_Full profile, each commit (build/install + benchmarks): "
               + ", ".join(f"`{r[2]}` {r[3] + r[4]:,.0f} s" for r in full) + "._")
+    if scaled:  # the scale selection, run beside a profile: its own cost, in no profile's
+        print("\n_Scale selection (`tools.bench scale`), counted apart: "
+              + ", ".join(f"`{c}` {s:,.0f} s" for c, s in sorted(scaled)) + "._")
     partial = sorted(r[2] for r in rows if r[0] == "partial")
     if partial:
         print(f"\n_Not counted: {len(partial)} commit(s) with only some classes of the full profile "
