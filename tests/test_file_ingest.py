@@ -1,6 +1,8 @@
 """The strategy layer, the checks, the version shims and the file-ingest suite."""
 
 import multiprocessing
+import os
+import sys
 import time
 
 import pytest
@@ -361,3 +363,16 @@ def test_ceiling_read_checks_what_it_read_against_the_manifest(root, source):
     finally:
         victim.write_bytes(data)
         bench.teardown()
+
+
+def test_process_workers_import_the_suite_before_a_shadowing_module(tmp_path, monkeypatch):
+    """asv's runner can leave its own folder (with an ``asv/benchmarks.py``) at ``sys.path[0]``: a
+    spawned worker must still find this suite's ``benchmarks`` package, or every processes row fails."""
+    (tmp_path / "benchmarks.py").write_text("raise ImportError('the shadow, not the suite')\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    runner = Runner("processes", 2)
+    try:
+        pids = runner.map(runners._noop, range(4))
+    finally:
+        runner.close()
+    assert len(pids) == 4 and os.getpid() not in pids

@@ -35,12 +35,14 @@ def test_time_verdict(per_item, verdict):
 
 
 @pytest.mark.parametrize("peaks,verdict", [
-    ({1000: 20.0, 10000: 200.0, 100000: 2000.0}, "memory grows with n: holds the items"),
-    ({1000: 20.0, 100000: 200.0}, "memory grows with n: holds the items"),  # n^0.5 exactly
-    ({1000: 20.0, 100000: 199.0}, "memory bounded: streams"),
-    ({1000: 40.0, 10000: 42.0, 100000: 45.0}, "memory bounded: streams"),
-    ({1000: 0.0, 100000: 49.0}, "memory bounded: streams"),  # 5 MB floor: 9.8x < 10x
-    ({1000: 0.0, 100000: 51.0}, "memory grows with n: holds the items"),
+    ({1000: 20.0, 10000: 200.0, 100000: 2000.0}, "memory grows with n: holds the items (20.0 KB an item)"),
+    ({1000: 20.0, 100000: 465.5}, "memory grows with n: holds the items (4.5 KB an item)"),  # at ITEM_KB
+    ({1000: 20.0, 100000: 465.0},
+     "memory grows with n: 4.49 KB an item, less than an item (per-item bookkeeping)"),
+    ({1000: 0.65, 10000: 14.4, 100000: 111.0},  # stac-manager's directory ingest: a path per item
+     "memory grows with n: 1.11 KB an item, less than an item (per-item bookkeeping)"),
+    ({1000: 40.0, 10000: 42.0, 100000: 44.9}, "memory bounded: streams"),  # under 5 MB in all
+    ({1000: 40.0, 100000: 45.0}, "memory grows with n: 0.05 KB an item, less than an item (per-item bookkeeping)"),
     ({1000: 30.0, 100000: 10.0}, "memory bounded: streams"),
     ({100000: 500.0}, None),
 ])
@@ -93,7 +95,7 @@ def crafted(tmp_path):
     file_params = [sizes, ["'module'"], ["1"]]
     # a linear streaming reader; one that holds its items; one whose per-item cost grows; one failed at 100K
     add(dst, "FileDirectory", ["n_items", "strategy", "concurrency"], file_params,
-        [0.3, 3.1, 33.0], [20.0, 22.0, 25.0])
+        [0.3, 3.1, 33.0], [20.0, 22.0, 24.0])
     add(dst, "FileFeatureCollection", ["n_items", "strategy", "concurrency"], file_params,
         [0.2, 2.0, 21.0], [40.0, 400.0, 4000.0])
     add(dst, "OutputJson", ["n_items", "strategy", "concurrency", "buffer_size"], [*file_params, ["1000"]],
@@ -126,16 +128,17 @@ def test_the_tables_hold_per_item_numbers_and_verdicts(crafted):
     assert directory["cells"][1000]["us_per_item"] == pytest.approx(300.0)
     assert directory["cells"][100000]["us_per_item"] == pytest.approx(330.0)
     assert directory["cells"][1000]["mb_per_1k"] == pytest.approx(20.0)
-    assert directory["cells"][100000]["mb_per_1k"] == pytest.approx(0.25)
+    assert directory["cells"][100000]["mb_per_1k"] == pytest.approx(0.24)
     assert (directory["time_verdict"], directory["memory_verdict"]) == ("linear", "memory bounded: streams")
     assert directory["instructions_per_item"] == 2.5e6 and rows["OutputJson"]["instructions_per_item"] is None
     fc = rows["FileFeatureCollection"]
-    assert (fc["time_verdict"], fc["memory_verdict"]) == ("linear", "memory grows with n: holds the items")
+    assert (fc["time_verdict"], fc["memory_verdict"]) == ("linear", "memory grows with n: holds the items (40.0 KB an item)")
     assert rows["OutputJson"]["time_verdict"] == "per-item cost grows 4.00x from 1K to 100K"
     assert rows["OutputJson"]["params"] == {"strategy": "module", "concurrency": "1", "buffer_size": "1000"}
     pipeline = rows["Pipeline"]  # failed at 100K: judged on 1K and 10K, the failure shown
     assert pipeline["cells"][100000]["time_status"] == "failed" and pipeline["cells"][100000]["mem_status"] == "n/a"
-    assert pipeline["time_verdict"] == "linear" and pipeline["memory_verdict"] == "memory bounded: streams"
+    assert pipeline["time_verdict"] == "linear"
+    assert pipeline["memory_verdict"] == "memory grows with n: 1.11 KB an item, less than an item (per-item bookkeeping)"
     ndjson = rows["FileNdjson"]
     assert ndjson["time_verdict"] is None and ndjson["memory_verdict"] is None
 
@@ -152,7 +155,7 @@ def test_the_scale_rows_leave_the_scenario_tables(crafted):
 def test_the_markdown_and_the_cli(crafted, tmp_path):
     text = render.render_report(report(crafted))
     assert "### Scaling" in text and "#### file ingest" in text and "#### pipeline" in text
-    assert cells(text, "`FileDirectory`") == ["`FileDirectory`", "300", "310", "330", "20.0", "2.20", "0.250",
+    assert cells(text, "`FileDirectory`") == ["`FileDirectory`", "300", "310", "330", "20.0", "2.20", "0.240",
                                                "2.50 M", "linear", "memory bounded: streams"]
     assert cells(text, "`OutputJson`")[7] == "—" and cells(text, "`FileFeatureCollection`")[7] == "—"
     assert cells(text, "`Pipeline`")[3] == "failed" and cells(text, "`Pipeline`")[6] == "n/a"

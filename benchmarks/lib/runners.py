@@ -60,11 +60,12 @@ class Runner:
         if DESIGNS[strategy] == "threads":
             self.pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="bench")
         elif DESIGNS[strategy] == "processes":
-            # asv imports the suite from a path that is not on sys.path; spawned
-            # workers unpickle benchmarks.* functions, so they need its parent.
+            # asv imports the suite from a path that is not on sys.path; spawned workers
+            # unpickle benchmarks.* functions, so they need its parent, first: asv's runner
+            # can leave its own folder at sys.path[0], whose asv/benchmarks.py is not ours.
             parent = str(Path(__file__).resolve().parents[2])
-            if parent not in sys.path:
-                sys.path.append(parent)
+            if sys.path[:1] != [parent]:
+                sys.path.insert(0, parent)
             # Started from this (the benchmark's main) thread: PR_SET_PDEATHSIG follows it.
             ctx = multiprocessing.get_context("spawn")
             self.pool = cf.ProcessPoolExecutor(concurrency, mp_context=ctx, initializer=_worker_init,

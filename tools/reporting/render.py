@@ -9,7 +9,7 @@ from tabulate import tabulate
 from .gate import CATEGORIES
 from .metrics import fmt_num, fmt_value
 from .rules import DIMINISHING_RETURNS
-from .scaling import GROWTH_FACTOR, HOLDS_EXPONENT, MEMORY_FLOOR_MB, n_label
+from .scaling import GROWTH_FACTOR, ITEM_KB, MEMORY_FLOOR_MB, n_label
 
 TABLEFMT = "github"
 
@@ -182,9 +182,9 @@ def render_scaling(suites: list, pictures: dict) -> list:
         return []
     out = ["### Scaling", "",
            f"Per item against the collection's size, one run each (`tools.bench scale`). Time: `linear` while the "
-           f"per-item cost at the largest n is within {GROWTH_FACTOR:g}x of the smallest's; memory: `holds the "
-           f"items` when the peak grows at least as n^{HOLDS_EXPONENT:g} (the smallest peak counted as at least "
-           f"{MEMORY_FLOOR_MB:g} MB), else it streams (docs/scale.md). Instructions/item: the count of the "
+           f"per-item cost at the largest n is within {GROWTH_FACTOR:g}x of the smallest's; memory: the peak's "
+           f"growth per item added, `holds the items` from {ITEM_KB:g} KB an item (a generated item's JSON), "
+           f"`streams` under {MEMORY_FLOOR_MB:g} MB of growth in all (docs/scale.md). Instructions/item: the count of the "
            f"history row the row is built on, at 30 items (it repeats to 0.5 %; wall time does not).", ""]
     for s in suites:
         sizes = s["sizes"]

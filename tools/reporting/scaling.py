@@ -10,10 +10,12 @@ have a number (``docs/scale.md``):
   times the smallest's (on the suite's 2-core VMs two runs of the same code differ by up to
   1.5x; an n log n cost grows 1.67x from 1K to 100K, a quadratic one 100x); beyond it,
   ``per-item cost grows x.xx from 1K to 100K``.
-* memory: ``memory grows with n: holds the items`` when the peak grows at least as the square
-  root of n (``HOLDS_EXPONENT`` 0.5: a row that holds its items grows as n, one that streams stays
-  flat), the smallest size's peak counted as at least ``MEMORY_FLOOR_MB`` (RSS moves by a few MB
-  between runs); else ``memory bounded: streams``.
+* memory: the peak's growth from the smallest to the largest n, per item added (KB an item).
+  Under ``MEMORY_FLOOR_MB`` (5 MB) of growth in all: ``memory bounded: streams`` (RSS moves by a
+  few MB between runs).  At least ``ITEM_KB`` (4.5 KB, a generated item's JSON; as Python dicts
+  an item takes 20-35 KB): ``memory grows with n: holds the items (x KB an item)``.  Between the
+  two: ``memory grows with n: x KB an item, less than an item (per-item bookkeeping)``: a path
+  or an id kept per item, not the item.
 
 A size that failed or is n/a is shown as such and left out of the verdict; a row with fewer than
 two sizes measured has no verdict.
@@ -31,9 +33,9 @@ MODULE = "scale"
 SUITES = (("File", "file ingest"), ("Api", "API search"), ("Output", "output"), ("Pipeline", "pipeline"))
 #: "linear" while the per-item cost grows at most this much from the smallest to the largest n.
 GROWTH_FACTOR = 1.5
-#: "holds the items" when the peak grows at least as n ** HOLDS_EXPONENT.
-HOLDS_EXPONENT = 0.5
-#: The smallest size's peak counts as at least this (MB): below it, RSS increments are noise.
+#: "holds the items" when the peak grows by at least this much per item (KB): a generated item's JSON.
+ITEM_KB = 4.5
+#: Growth below this (MB, smallest to largest n) is noise: RSS increments move by a few MB.
 MEMORY_FLOOR_MB = 5.0
 TIME, MEMORY = "time_run", "track_mem_mb"
 #: The history row each scale row is built on (``benchmarks/scale.py``): its ``track_instructions``
@@ -73,10 +75,13 @@ def memory_verdict(peaks: dict) -> str | None:
     if len(peaks) < 2:
         return None
     small, large = min(peaks), max(peaks)
-    growth = peaks[large] / max(peaks[small], MEMORY_FLOOR_MB)
-    if growth > 1 and math.log(growth) >= HOLDS_EXPONENT * math.log(large / small):
-        return "memory grows with n: holds the items"
-    return "memory bounded: streams"
+    growth = peaks[large] - peaks[small]
+    if growth < MEMORY_FLOOR_MB:
+        return "memory bounded: streams"
+    kb = growth * 1000 / (large - small)
+    if kb >= ITEM_KB:
+        return f"memory grows with n: holds the items ({kb:.1f} KB an item)"
+    return f"memory grows with n: {kb:.2f} KB an item, less than an item (per-item bookkeeping)"
 
 
 def _cells(row, pnames: list) -> dict:
