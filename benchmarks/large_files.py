@@ -4,7 +4,9 @@ The source (``lib.largefiles``): 5 Parquet files of ``items_per_file`` items, th
 default (1,000 items, about 0.9 MB a file) and the PRD's size with ``STAC_BENCH_SCALE=prd``
 (110,000 items, about 100 MB a file).  Every run is checked whole: the 5 files' items, each
 equal to its source item and valid STAC.  ``track_mem_mb`` is the memory overhead the PRD asks
-for (the peak RSS increment of a run, pool workers included).
+for (the peak RSS increment of a run, pool workers included).  A row whose files read at once would
+not fit in the memory available (``check_memory``: 5 files of the PRD's size need about 22 GB as
+item dicts) is n/a with the numbers.
 
 ``LargeParquetModule`` is stac-manager: ``module`` gives IngestModule the directory of the 5
 files (n/a, naming why, where a directory is read as item JSON files only), ``module_per_file``
@@ -19,6 +21,7 @@ import asyncio
 import gc
 import time
 
+import psutil
 import pyarrow.parquet as pq
 
 from .lib import largefiles
@@ -31,6 +34,20 @@ from .lib.subject import ingest_config, ingest_each, ingest_module, make_context
 
 PER_FILE = [largefiles.per_file(N_ITEMS[0])]
 CONCURRENCY = [1, largefiles.FILES]
+#: What an item read from Parquet holds as Python dicts, with its Arrow table (KB; measured: 36 KB
+#: an item for stac-manager's Parquet ingest at 100,000 items): a reader holds a whole file's items.
+ITEM_KB = 40
+
+
+def check_memory(items_per_file, strategy, concurrency):
+    """n/a where the files read at once would not fit in this machine's available memory (at the
+    PRD's sizes, 5 files at once need about 22 GB), naming the numbers, rather than swap or die."""
+    at_once = 1 if strategy in ("loop", "ceiling_read") else min(concurrency, largefiles.FILES)
+    need = at_once * items_per_file * ITEM_KB * 1e3 * (2 if strategy == "processes" else 1)
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise NotImplementedError(f"{at_once} file(s) of {items_per_file:,} items at once hold about "
+                                  f"{need / 1e9:.1f} GB; {free / 1e9:.1f} GB is available here")
 
 
 class _LargeFiles(Scenario):
@@ -46,6 +63,7 @@ class _LargeFiles(Scenario):
 
     def setup(self, folders, items_per_file, strategy, concurrency):
         check_workers(strategy, concurrency)
+        check_memory(items_per_file, strategy, concurrency)
         self.n = largefiles.FILES * items_per_file
         self.expect = largefiles.expect(N_ITEMS[0])
         prepare(self.n, self.expect)

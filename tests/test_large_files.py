@@ -136,3 +136,19 @@ def test_expected_items_are_valid_and_distinct():
     check = ItemCheck(2 * N, expect=expect)
     check.add_all(expect(j) for j in range(2 * N))
     check.finish()
+
+
+def test_rows_that_would_not_fit_in_memory_are_na(monkeypatch):
+    """At the PRD's sizes 5 files at once hold about 22 GB: n/a with the numbers, not a swapping machine."""
+    class Memory:
+        available = 10e9
+    monkeypatch.setattr(large_files.psutil, "virtual_memory", lambda: Memory)
+    large_files.check_memory(110_000, "loop", 1)  # one file: 4.4 GB
+    large_files.check_memory(110_000, "threads", 1)
+    with pytest.raises(NotImplementedError, match=r"5 file\(s\) of 110,000 items at once hold about 22.0 GB; 10.0 GB"):
+        large_files.check_memory(110_000, "threads", 5)
+    large_files.check_memory(110_000, "processes", 1)  # a worker's items and their copy here: 8.8 GB
+    large_files.check_memory(1000, "processes", 5)
+    Memory.available = 8e9
+    with pytest.raises(NotImplementedError, match="8.8 GB; 8.0 GB"):
+        large_files.check_memory(110_000, "processes", 1)
