@@ -1,7 +1,7 @@
 """Few large files (the PRD's 5.1): five nested Parquet files read one after another and at once.
 
 The source (``lib.largefiles``): 5 Parquet files of ``items_per_file`` items, the run's scale by
-default (1,000 items, about 0.9 MB a file) and the PRD's size with ``STAC_BENCH_SCALE=prd``
+default (1,000 items, 1.6 MB a file) and the PRD's size with ``STAC_BENCH_SCALE=prd``
 (110,000 items, about 100 MB a file).  Every run is checked whole: the 5 files' items, each
 equal to its source item and valid STAC.  ``track_mem_mb`` is the memory overhead the PRD asks
 for (the peak RSS increment of a run, pool workers included).  A row whose files read at once would

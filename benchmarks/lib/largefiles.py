@@ -7,8 +7,9 @@ each delivered item with its source and validate it as for every other source.  
 made from the dataset's nested Parquet source by pyarrow (``take`` and a new ``id`` column:
 seconds even for the PRD's 100 MB files), once per machine, in the data cache beside the dataset.
 
-Sizes: the nested Parquet source takes about 0.92 KB an item, so ``per_file`` is the run's scale
-(1,000 items, about 0.9 MB a file) by default and ``PRD_PER_FILE`` (110,000 items, about 100 MB a
+Sizes: the nested Parquet source takes 0.92 KB an item in 100,000-item files (1.6 KB in 1,000-item
+ones, whose row groups compress less), so ``per_file`` is the run's scale (1,000 items, 1.6 MB a
+file) by default and ``PRD_PER_FILE`` (110,000 items, about 100 MB a
 file, the PRD's "5 Parquet files, ~100MB each") with ``STAC_BENCH_SCALE=prd``.
 """
 
