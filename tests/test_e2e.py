@@ -64,14 +64,14 @@ def test_every_commit_measured_every_suite(by_label):
         assert {"file_ingest", "api_ingest", "output", "pipeline"} <= suites, (label, suites)
 
 
-def newest(asv_run, by_label):
+def newest(by_label):
     return by_label[standin.COMMITS[-1]]
 
 
-def test_harness_strategies_run_on_the_newest_commit(asv_run, by_label):
+def test_harness_strategies_run_on_the_newest_commit(by_label):
     # The prototypes need nothing from stac-manager: numbers everywhere, n/a only where
     # the design makes no sense (a sequential loop at 5 workers).  The full profile ran them.
-    head = newest(asv_run, by_label)
+    head = newest(by_label)
     for strategy in ("loop", "threads", "semaphore", "queue", "processes", "ceiling_parse"):
         assert is_number(value(head, "file_ingest.Directory.time_run", 60, strategy, 1)), strategy
     for strategy in ("threads", "semaphore", "queue", "processes"):
@@ -111,7 +111,7 @@ def test_history_profile_skips_the_harness(asv_run, by_label):
 
 def test_history_run_keeps_every_number_of_the_full_run(asv_run, by_label):
     # The history profile ran after the full profile on the newest commit: nothing erased.
-    before, after = asv_run["head_after_full"], newest(asv_run, by_label)
+    before, after = asv_run["head_after_full"], newest(by_label)
     assert before, "the full run recorded nothing"
     for bench, rows in before.items():
         assert bench in after, bench
@@ -120,8 +120,8 @@ def test_history_run_keeps_every_number_of_the_full_run(asv_run, by_label):
             assert (is_na(v) and is_na(w)) or v == w, (bench, params, v, w)
 
 
-def test_newest_commit_has_every_measurement(asv_run, by_label):
-    head = newest(asv_run, by_label)
+def test_newest_commit_has_every_measurement(by_label):
+    head = newest(by_label)
     # Every row: the checked time and the memory increment; the write-timed suites add the write's
     # throughput, and their harness classes (full profile only) measure just that and the memory.
     both, write, harness_write = ("time_run", "track_mem_mb"), "track_throughput", ("track_throughput", "track_mem_mb")
@@ -197,7 +197,7 @@ def test_module_follows_the_api_history(by_label):
     assert c3["file_ingest.ImportBaseline.peakmem_import"][()] > 10e6
 
 
-def test_other_suites_follow_the_api_history(asv_run, by_label):
+def test_other_suites_follow_the_api_history(by_label):
     c1, c2, c3, c4 = (by_label[k] for k in ("c1_no_ingest", "c2_old_context", "c3_current", "c4_phase2"))
     for results in (c1, c2):  # no api mode, no OutputModule, no UpdateModule
         assert is_na(value(results, "api_ingest.SearchModule.time_run", 60, "module", 1, 0))
@@ -210,7 +210,7 @@ def test_other_suites_follow_the_api_history(asv_run, by_label):
         assert is_number(value(results, "pipeline.PipelineModule.time_run", 60, "module", 1, False))
     # The history profile leaves the costliest parameter values to the full run (n/a by
     # design on history-only commits); the newest commit, run in full, has them.
-    head = newest(asv_run, by_label)
+    head = newest(by_label)
     assert is_na(value(c3, "pipeline.PipelineModule.time_run", 60, "module", 1, True))
     assert is_na(value(c3, "output.ModuleJson.time_run", 60, "module", 1, 100))
     assert is_number(value(head, "pipeline.PipelineModule.time_run", 60, "module", 1, True))
@@ -221,9 +221,9 @@ def test_other_suites_follow_the_api_history(asv_run, by_label):
     # Under injected faults the harness clients retry to the exact set; stac-manager's api
     # mode (no retries in the stand-in, as in the real one) delivers part of it.
     for fault in ("429", "500", "drop"):
-        assert value(newest(asv_run, by_label), "api_ingest.Faults.track_delivered", 60, "aiohttp_offset", 10,
+        assert value(newest(by_label), "api_ingest.Faults.track_delivered", 60, "aiohttp_offset", 10,
                      fault) == 1.0
-        assert 0 <= value(newest(asv_run, by_label), "api_ingest.FaultsModule.track_delivered", 60, "module", 1,
+        assert 0 <= value(newest(by_label), "api_ingest.FaultsModule.track_delivered", 60, "module", 1,
                           fault) <= 1
 
 

@@ -156,6 +156,19 @@ def environment(data):
     return {k: data.get(k) for k in ENVIRONMENT}
 
 
+def environment_difference(a, b):
+    """How two results files' ``environment`` differ, for a refusal ("" when they do not): the
+    first field that differs, and of a dict (``params``, ``requirements``) only its differing keys."""
+    field = next((k for k in ENVIRONMENT if not same(a[k], b[k])), None)
+    if field is None:
+        return ""
+    x, y = a[field], b[field]
+    if isinstance(x, dict) and isinstance(y, dict):
+        keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+        x, y = ({k: d.get(k) for k in keys} for d in (x, y))
+    return f"differ in {field} ({json.dumps(x, sort_keys=True)[:120]} and {json.dumps(y, sort_keys=True)[:120]})"
+
+
 # --- merge: rows -----------------------------------------------------------------------------------
 
 def cells(data, name):
@@ -171,9 +184,9 @@ def same(a, b):
 def merge_file(key, kept, brought, kept_from, from_folder):
     """``kept`` (a results file's data) with the rows of ``brought`` added; ShardError on a clash."""
     machine, name = key
-    if not same(environment(kept), environment(brought)):
-        raise ShardError(f"different environment: {machine}/{name} in {kept_from} and {from_folder} "
-                         "name other pins, Python or environment")
+    difference = environment_difference(environment(kept), environment(brought))
+    if difference:
+        raise ShardError(f"different environment: {machine}/{name} in {kept_from} and {from_folder} {difference}")
     for field in ("commit_hash", "result_columns", "version"):
         if kept.get(field) != brought.get(field):
             raise ShardError(f"{machine}/{name} differs in {field} between {kept_from} and {from_folder}")
@@ -193,13 +206,11 @@ def merge_file(key, kept, brought, kept_from, from_folder):
 
 
 def target_environments(target):
-    """``{machine: (environment, target)}`` of the newest results file the target has per machine:
-    a shard's files must describe the machine as the target's do (``params`` carries machine.json's
-    fields), or the dashboard draws the merged commits as a series of their own."""
-    newest = {}
-    for (machine, _), path in sorted(target.files.items()):
-        newest[machine] = path
-    return {machine: (environment(load(path)), target) for machine, path in newest.items()}
+    """``{machine: (environment, target)}`` from one results file the target has per machine (the
+    last by name): a shard's files must describe the machine as the target's do (``params`` carries
+    machine.json's fields), or the dashboard draws the merged commits as a series of their own."""
+    one = {machine: path for (machine, _), path in sorted(target.files.items())}
+    return {machine: (environment(load(path)), target) for machine, path in one.items()}
 
 
 def plan(target, shards):
@@ -217,14 +228,10 @@ def plan(target, shards):
                     or "result_columns" not in data:
                 raise ShardError(f"{path} is not an asv results file")
             env = environment(data)
-            if key[0] in envs and not same(envs[key[0]][0], env):
-                field, a, b = next((k, envs[key[0]][0][k], env[k]) for k in ENVIRONMENT
-                                   if not same(envs[key[0]][0][k], env[k]))
-                if isinstance(a, dict) and isinstance(b, dict):  # name the keys, not the whole dicts
-                    a, b = ({k: d.get(k) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)} for d in (a, b))
+            difference = environment_difference(envs[key[0]][0], env) if key[0] in envs else ""
+            if difference:
                 raise ShardError(f"different environment: the results for machine {key[0]!r} in "
-                                 f"{envs[key[0]][1]} and {shard} differ in {field} "
-                                 f"({json.dumps(a, sort_keys=True)[:120]} and {json.dumps(b, sort_keys=True)[:120]})")
+                                 f"{envs[key[0]][1]} and {shard} {difference}")
             envs.setdefault(key[0], (env, shard))
             if key not in merged:
                 merged[key], origin[key] = (load(target.files[key]), target) if key in target.files else (data, shard)
