@@ -151,15 +151,7 @@ class _ApiIngest(Scenario):
         context = make_context(data={"collection_id": COLLECTION_ID})
 
         def fetch():
-            items = []  # what arrived before an error is kept: IncompleteFetch.fetched
-            try:
-                ingest_each(conf, items.append, context)
-            except NotImplementedError:
-                raise
-            except Exception as exc:  # stac-manager gave up: it raised, it did not go silent
-                raise clients.IncompleteFetch(f"stac-manager raised after {len(items)} items: "
-                                              f"{type(exc).__name__}: {exc}", ["module"], len(items)) from exc
-            return check_api_items(items, self.n, self.label, self.url)
+            return self.deliver(conf, context)
 
         before = self.api.stats()["requests"]
         try:
@@ -169,6 +161,19 @@ class _ApiIngest(Scenario):
                 raise NotImplementedError(f"this commit's api mode never contacts the API: {exc}") from exc
             raise
         return fetch
+
+    def deliver(self, conf, context):
+        """One checked fetch by stac-manager.  The items are kept until the check: what arrived before
+        an error is ``IncompleteFetch.fetched`` (``scale.ApiSearch`` streams them into the check)."""
+        items = []
+        try:
+            ingest_each(conf, items.append, context)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # stac-manager gave up: it raised, it did not go silent
+            raise clients.IncompleteFetch(f"stac-manager raised after {len(items)} items: "
+                                          f"{type(exc).__name__}: {exc}", ["module"], len(items)) from exc
+        return check_api_items(items, self.n, self.label, self.url)
 
     def _ceiling_fetch(self, strategy, concurrency):
         """The pages the offset strategy needs, known in advance, fetched as bytes (no JSON decoding)."""
