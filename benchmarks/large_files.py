@@ -1,6 +1,6 @@
 """Few large files (the PRD's 5.1): five nested Parquet files read one after another and at once.
 
-The source (``lib.largefiles``): 5 Parquet files of ``items_per_file`` items, the run's scale by
+The source (``lib.largefiles``): 5 Parquet files of ``n_items / 5`` items each, the run's scale by
 default (1,000 items, 1.6 MB a file) and the PRD's size with ``STAC_BENCH_SCALE=prd``
 (110,000 items, about 100 MB a file).  Every run is checked whole: the 5 files' items, each
 equal to its source item and valid STAC.  ``track_mem_mb`` is the memory overhead the PRD asks
@@ -32,7 +32,9 @@ from .lib.settings import N_ITEMS, PROBE_ITEMS
 from .lib.strategies import CEILING, SUBJECT, check_workers, kind, names
 from .lib.subject import ingest_config, ingest_each, ingest_module, make_context, probe_ingest
 
-PER_FILE = [largefiles.per_file(N_ITEMS[0])]
+#: Items a file, and the ``n_items`` parameter: every item of the 5 files (throughput is ``n_items`` / time).
+PER_FILE = largefiles.per_file(N_ITEMS[0])
+TOTAL = [largefiles.FILES * PER_FILE]
 CONCURRENCY = [1, largefiles.FILES]
 #: What an item read from Parquet holds as Python dicts, with its Arrow table (KB; measured: 36 KB
 #: an item for stac-manager's Parquet ingest at 100,000 items): a reader holds a whole file's items.
@@ -51,20 +53,20 @@ def check_memory(items_per_file, strategy, concurrency):
 
 
 class _LargeFiles(Scenario):
-    """The 5 files of ``items_per_file`` items; ``setup`` sets ``self.run``, a checked run of a strategy."""
+    """The 5 files, ``n_items`` items in all; ``setup`` sets ``self.run``, a checked run of a strategy."""
 
     version = "1"
-    param_names = ["items_per_file", "strategy", "concurrency"]
+    param_names = ["n_items", "strategy", "concurrency"]
     timeout = 1800
 
     def setup_cache(self):
-        return {"files": str(largefiles.ensure_files(N_ITEMS[0], PER_FILE[0])),
+        return {"files": str(largefiles.ensure_files(N_ITEMS[0], PER_FILE)),
                 "probe": str(largefiles.ensure_files(PROBE_ITEMS, PROBE_ITEMS))}
 
-    def setup(self, folders, items_per_file, strategy, concurrency):
+    def setup(self, folders, n_items, strategy, concurrency):
         check_workers(strategy, concurrency)
-        check_memory(items_per_file, strategy, concurrency)
-        self.n = largefiles.FILES * items_per_file
+        check_memory(n_items // largefiles.FILES, strategy, concurrency)
+        self.n = n_items
         self.expect = largefiles.expect(N_ITEMS[0])
         prepare(self.n, self.expect)
         self.paths = largefiles.paths(folders["files"])
@@ -80,7 +82,7 @@ class _LargeFiles(Scenario):
 class LargeParquetModule(_LargeFiles):
     """stac-manager's IngestModule over the 5 files: the directory, or a module per file."""
 
-    params = [PER_FILE, names("large_files", SUBJECT), CONCURRENCY]
+    params = [TOTAL, names("large_files", SUBJECT), CONCURRENCY]
 
     def runs(self, folders, strategy, concurrency):
         if strategy == "module":  # the directory: Phase 2's concurrency, where declared, is its own
@@ -109,7 +111,7 @@ async def per_file(configs, consume, concurrency):
 class LargeParquet(_LargeFiles):
     """The harness over the 5 files: a loop, N threads or N processes (a file a task), the bytes alone."""
 
-    params = [PER_FILE, names("large_files", exclude=names("large_files", SUBJECT)), CONCURRENCY]
+    params = [TOTAL, names("large_files", exclude=names("large_files", SUBJECT)), CONCURRENCY]
 
     def runs(self, folders, strategy, concurrency):
         if kind(strategy) == CEILING:  # ceiling_read: the files' bytes, nothing decoded
@@ -157,4 +159,4 @@ class LargeParquet(_LargeFiles):
     track_parse_s = measured_where(track_parse_s, params, _LargeFiles.param_names, lambda strategy, **_: strategy == "loop")
 
 
-preload(largefiles.expect(N_ITEMS[0]), sizes=[largefiles.FILES * PER_FILE[0]])
+preload(largefiles.expect(N_ITEMS[0]), sizes=TOTAL)

@@ -55,7 +55,7 @@ def test_prd_scale_makes_files_of_the_prds_size(monkeypatch):
 
 def run_row(cls, cache, strategy, concurrency):
     bench = cls()
-    bench.setup(cache, large_files.PER_FILE[0], strategy, concurrency)
+    bench.setup(cache, large_files.TOTAL[0], strategy, concurrency)
     try:
         bench.time_run()
     finally:
@@ -67,7 +67,7 @@ def run_row(cls, cache, strategy, concurrency):
                                                   ("processes", 5), ("ceiling_read", 1)])
 def test_every_harness_row_runs_checked(cache, strategy, concurrency):
     bench = run_row(large_files.LargeParquet, cache, strategy, concurrency)
-    assert bench.n == largefiles.FILES * large_files.PER_FILE[0]
+    assert bench.n == large_files.TOTAL[0] == largefiles.FILES * large_files.PER_FILE
 
 
 @pytest.mark.parametrize("fault", ["lose", "duplicate", "mangle"])
@@ -92,7 +92,7 @@ def test_a_reader_that_loses_duplicates_or_mangles_fails(cache, monkeypatch, str
 
 def test_the_ceiling_fails_when_a_file_changes_size(cache, tmp_path):
     bench = large_files.LargeParquet()
-    bench.setup(cache, large_files.PER_FILE[0], "ceiling_read", 1)
+    bench.setup(cache, large_files.TOTAL[0], "ceiling_read", 1)
     bench.paths = bench.paths[1:]  # a file short
     with pytest.raises(ResultMismatch, match="bytes"):
         bench.time_run()
@@ -100,7 +100,7 @@ def test_the_ceiling_fails_when_a_file_changes_size(cache, tmp_path):
 
 def test_decode_and_parse_times_are_the_loops_only(cache):
     bench = large_files.LargeParquet()
-    bench.setup(cache, large_files.PER_FILE[0], "loop", 1)
+    bench.setup(cache, large_files.TOTAL[0], "loop", 1)
     assert bench.track_decode_s() > 0 and bench.track_parse_s() > 0
     skipped = {row[1:] for row in large_files.LargeParquet.track_parse_s.skip_params}
     assert ("loop", 1) not in skipped and ("threads", 5) in skipped and ("processes", 1) in skipped
@@ -110,7 +110,7 @@ def test_stac_manager_rows_on_the_standin(cache, standin_at):
     standin_at("c3_current")
     # a directory is read as item JSON files: 5 Parquet files in one are n/a, with the reason
     with pytest.raises(NotImplementedError, match="directory of Parquet files.*No JSON files"):
-        large_files.LargeParquetModule().setup(cache, large_files.PER_FILE[0], "module", 1)
+        large_files.LargeParquetModule().setup(cache, large_files.TOTAL[0], "module", 1)
     for concurrency in large_files.CONCURRENCY:
         run_row(large_files.LargeParquetModule, cache, "module_per_file", concurrency)
 
