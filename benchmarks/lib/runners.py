@@ -94,6 +94,7 @@ class Runner:
             return
         for result in self._in_order(fn, units):
             consume(result)
+            del result  # not held while the next unit is read (a whole Parquet file's items, say)
 
     def _in_order(self, fn, units):
         """Results of the loop and the pools, lazily, in unit order."""
