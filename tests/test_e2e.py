@@ -153,10 +153,10 @@ def test_newest_commit_has_every_measurement(by_label):
     assert all(v > 1 for v in headroom.values()), headroom
 
 
-def test_few_large_files_on_the_newest_commit(asv_run, by_label):
+def test_few_large_files_on_the_newest_commit(by_label):
     """The full profile's 5 Parquet files: stac-manager's module per file, sequential and at once; its
     directory mode n/a (a directory is item JSON files to it); the harness, and the loop's decode/parse split."""
-    head, n_items = newest(asv_run, by_label), 5 * 60  # the 5 files of 60 items
+    head, n_items = newest(by_label), 5 * 60  # the 5 files of 60 items
     for concurrency in (1, 5):
         assert is_na(value(head, "large_files.LargeParquetModule.time_run", n_items, "module", concurrency))
         for strategy in ("threads", "processes"):

@@ -21,9 +21,10 @@ N = 100
 LINEAR = 0.02
 #: Counts of the same row in two processes agree within this.
 SPREAD = 0.005
-#: The planted per-item work: a loop of this many additions in the check's ``add`` (about 5 %
-#: of the stand-in's file ingest per item).
-PLANT_LOOPS = 100
+#: The planted per-item work: a loop of this many additions in the check's ``add`` (about 7 %
+#: of the stand-in's file ingest per item: ten times the spread two processes may show,
+#: ``SPREAD``; at 100 loops, 3.4 %, a loaded CI machine's 0.39 % spread failed it).
+PLANT_LOOPS = 200
 PLANT = f"""
 from benchmarks.lib import checks
 
