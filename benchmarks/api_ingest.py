@@ -39,12 +39,16 @@ def page_limit(n_items):
     return max(1, min(MAX_LIMIT, n_items // MIN_PAGES))
 
 
+def server_normalise(base_url):
+    """An item as the generator made it, without the links the API server adds (``self``, ``root``,
+    ``parent``, ``collection`` pointing at ``base_url``)."""
+    return functools.partial(clients.server_links, base_url=base_url)
+
+
 def check_api_items(items, n_items, label, base_url):
     """``check_items`` for items served by the API: the exact id set, and every item equal to the
-    generated one (and valid STAC) once the links the server adds (``self``, ``root``, ``parent``,
-    ``collection`` pointing at ``base_url``) are removed."""
-    return check_items(items, n_items, label, normalise=functools.partial(clients.server_links,
-                                                                          base_url=base_url))
+    generated one (and valid STAC) once the server's links are removed (``server_normalise``)."""
+    return check_items(items, n_items, label, normalise=server_normalise(base_url))
 
 
 def _has_pystac_client():

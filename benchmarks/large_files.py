@@ -19,6 +19,7 @@ decoded Arrow rows into item dicts (``to_pylist``), apart from the decoding (``t
 
 import asyncio
 import gc
+import os
 import time
 
 import psutil
@@ -29,7 +30,7 @@ from .lib.checks import ItemCheck, ResultMismatch, prepare
 from .lib.runners import Runner
 from .lib.scenario import Scenario, measured_where, preload
 from .lib.settings import N_ITEMS, PROBE_ITEMS
-from .lib.strategies import CEILING, SUBJECT, check_workers, kind, names
+from .lib.strategies import CEILING, SEQUENTIAL, SUBJECT, check_workers, get, kind, names
 from .lib.subject import ingest_config, ingest_each, ingest_module, make_context, probe_ingest
 
 #: Items a file, and the ``n_items`` parameter: every item of the 5 files (throughput is ``n_items`` / time).
@@ -44,7 +45,7 @@ ITEM_KB = 40
 def check_memory(items_per_file, strategy, concurrency):
     """n/a where the files read at once would not fit in this machine's available memory (at the
     PRD's sizes, 5 files at once need about 22 GB), naming the numbers, rather than swap or die."""
-    at_once = 1 if strategy in ("loop", "ceiling_read") else min(concurrency, largefiles.FILES)
+    at_once = 1 if get(strategy).workers == SEQUENTIAL else min(concurrency, largefiles.FILES)
     need = at_once * items_per_file * ITEM_KB * 1e3 * (2 if strategy == "processes" else 1)
     free = psutil.virtual_memory().available
     if need > free:
@@ -115,11 +116,11 @@ class LargeParquet(_LargeFiles):
 
     def runs(self, folders, strategy, concurrency):
         if kind(strategy) == CEILING:  # ceiling_read: the files' bytes, nothing decoded
-            size = sum(largefiles.read_bytes(p) for p in self.paths)
+            size = sum(map(os.path.getsize, self.paths))
 
             def read():
                 if (got := sum(map(largefiles.read_bytes, self.paths))) != size:
-                    raise ResultMismatch(f"{self.label}: read {got} bytes, then {size}")
+                    raise ResultMismatch(f"{self.label}: read {got} bytes, the files hold {size}")
             return read
         self.runner = Runner(strategy, concurrency)
         return lambda: self.checked(lambda check: self.runner.each(largefiles.read_items, self.paths,

@@ -20,12 +20,9 @@ hybrids' are, so the check stays a fraction of the run.  Instruction counts and 
 peaks are the history rows' (at ``COUNT_ITEMS`` items whatever ``n``): none here.
 """
 
-import functools
-
 import orjson
 
 from . import api_ingest, file_ingest, output, pipeline
-from .lib import api_clients as clients
 from .lib import datacache, sources
 from .lib.checks import ItemCheck, exact
 from .lib.readback import SURVIVE
@@ -162,7 +159,7 @@ class ApiSearch(_Scale, api_ingest.SearchModule):
     params = [SCALE_SIZES, ["module"], [1], [0]]
 
     def deliver(self, conf, context):
-        check = ItemCheck(self.n, self.label, normalise=functools.partial(clients.server_links, base_url=self.url))
+        check = ItemCheck(self.n, self.label, normalise=api_ingest.server_normalise(self.url))
         ingest_each(conf, check.add, context)
         check.finish()
 

@@ -96,9 +96,9 @@ def recorded(machine_dir):
         if path.name == "machine.json":
             continue
         data = json.loads(path.read_text())
-        classes = {name.rsplit(".", 1)[0] for name in data.get("results", {})
-                   if _module(name) != bench.SCALE_MODULE}
-        if len(classes) < len({name.rsplit(".", 1)[0] for name in data.get("results", {})}):
+        ran = {name.rsplit(".", 1)[0] for name in data.get("results", {})}
+        classes = {c for c in ran if _module(c) != bench.SCALE_MODULE}
+        if classes != ran:
             scaled.append((data["commit_hash"][:8], recorded_seconds(data, scale=True)[1]))
         # a run of a few full-profile classes is neither profile's cost
         profile = "history" if classes <= history else ("full" if classes >= history else "partial")
